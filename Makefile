@@ -1,0 +1,37 @@
+# mplink: `make demo` runs it, `make test` checks it. Both set up everything from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PIP_QUIET := 2> >(grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2)
+
+.PHONY: all demo test lint bench system-deps clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip $(PIP_QUIET)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' $(PIP_QUIET)
+	@touch $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint
+	MPLINK_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -v
+
+bench: $(STAMP) system-deps
+	@$(BIN)/python -m benchmarks
+
+demo: $(STAMP) system-deps
+	$(BIN)/mplink demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mplink.db

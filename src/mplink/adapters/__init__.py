@@ -1,0 +1,1 @@
+"""Adapters at the edge: the database store, catalog files, AWS clients."""

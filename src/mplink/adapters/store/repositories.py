@@ -1,0 +1,322 @@
+"""Repositories: load and save domain objects; the ledger is loaded as the closure a use case needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from mplink.adapters.store import tables as t
+from mplink.domain.agreement import Agreement
+from mplink.domain.billing import AccountChange, BillingLink
+from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, Product, Service
+from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
+from mplink.domain.tenant import Tenant, User
+
+
+class TenantRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, tenant: Tenant) -> None:
+        self.session.add(tenant)
+
+    def add_user(self, user: User) -> None:
+        self.session.add(user)
+
+    def get(self, tenant_id: str, *, lock: bool = False) -> Tenant | None:
+        stmt = select(Tenant).where(t.tenants.c.id == tenant_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).first()
+
+    def all(self, offset: int = 0, limit: int | None = None) -> list[Tenant]:
+        stmt = select(Tenant).order_by(t.tenants.c.created_at, t.tenants.c.id).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return list(self.session.scalars(stmt))
+
+    def user_by_email(self, email: str) -> User | None:
+        return self.session.scalars(select(User).where(t.users.c.email == email)).first()
+
+    def user(self, user_id: str) -> User | None:
+        return self.session.get(User, user_id)
+
+    def users(self, user_ids: Iterable[str]) -> list[User]:
+        ids = list(user_ids)
+        return list(self.session.scalars(select(User).where(t.users.c.id.in_(ids)))) if ids else []
+
+
+class CatalogRepository:
+    """The catalog is replaced whole: a load either takes every row or none."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def replace(self, catalog: Catalog) -> None:
+        s = self.session
+        for table in (t.offers, t.dimensions, t.services, t.products, t.buyer_accounts, t.catalog_meta):
+            s.execute(delete(table))
+        s.execute(insert(t.catalog_meta), [{"key": "seller_account_id", "value": catalog.seller_account_id}])
+        for pi, p in enumerate(catalog.products):
+            s.execute(
+                insert(t.products),
+                [
+                    {
+                        "product_id": p.product_id,
+                        "product_code": p.product_code,
+                        "title": p.title,
+                        "fulfillment_url": p.fulfillment_url,
+                        "position": pi,
+                    }
+                ],
+            )
+            svc_rows = [{"product_id": p.product_id, "name": sv.name, "position": i} for i, sv in enumerate(p.services)]
+            s.execute(insert(t.services), svc_rows)
+            dim_rows = [
+                {
+                    "product_id": p.product_id,
+                    "key": d.key,
+                    "service_name": sv.name,
+                    "name": d.name,
+                    "unit": d.unit,
+                    "position": i,
+                }
+                for i, (sv, d) in enumerate((sv, d) for sv in p.services for d in sv.dimensions)
+            ]
+            if dim_rows:
+                s.execute(insert(t.dimensions), dim_rows)
+            s.execute(
+                insert(t.offers),
+                [
+                    {
+                        "offer_id": o.offer_id,
+                        "product_id": p.product_id,
+                        "name": o.name,
+                        "private": o.private,
+                        "proposer_account_id": o.proposer_account_id,
+                        "resale_authorization_id": o.resale_authorization_id,
+                        "buyer_account_ids": list(o.buyer_account_ids),
+                        "position": i,
+                    }
+                    for i, o in enumerate(p.offers)
+                ],
+            )
+        if catalog.buyer_accounts:
+            s.execute(
+                insert(t.buyer_accounts),
+                [{"account_id": b.account_id, "name": b.name} for b in catalog.buyer_accounts],
+            )
+
+    def get(self) -> Catalog | None:
+        s = self.session
+        seller = s.execute(select(t.catalog_meta.c.value).where(t.catalog_meta.c.key == "seller_account_id")).scalar()
+        if seller is None:
+            return None
+        services: dict[str, list[tuple[str, list[Dimension]]]] = {}
+        for row in s.execute(select(t.services).order_by(t.services.c.position)):
+            services.setdefault(row.product_id, []).append((row.name, []))
+        for row in s.execute(select(t.dimensions).order_by(t.dimensions.c.position)):
+            for name, dims in services.get(row.product_id, []):
+                if name == row.service_name:
+                    dims.append(Dimension(row.key, row.name, row.unit))
+        offers: dict[str, list[Offer]] = {}
+        for row in s.execute(select(t.offers).order_by(t.offers.c.position)):
+            offers.setdefault(row.product_id, []).append(
+                Offer(
+                    row.offer_id,
+                    row.name,
+                    row.private,
+                    row.proposer_account_id,
+                    row.resale_authorization_id,
+                    tuple(row.buyer_account_ids),
+                )
+            )
+        products = tuple(
+            Product(
+                row.product_id,
+                row.product_code,
+                row.title,
+                row.fulfillment_url,
+                tuple(Service(n, tuple(d)) for n, d in services.get(row.product_id, [])),
+                tuple(offers.get(row.product_id, [])),
+            )
+            for row in s.execute(select(t.products).order_by(t.products.c.position))
+        )
+        buyers = tuple(
+            BuyerAccount(r.account_id, r.name)
+            for r in s.execute(select(t.buyer_accounts).order_by(t.buyer_accounts.c.account_id))
+        )
+        return Catalog(seller, products, buyers)
+
+
+class LedgerRepository:
+    """Loads the part of the ledger a use case touches, locking its agreements and tenants on PostgreSQL."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _agreements(self, *criteria: object) -> list[Agreement]:
+        conds = [c for c in criteria if c is not None]
+        if not conds:
+            return []
+        stmt = select(Agreement).where(or_(*conds))  # type: ignore[arg-type]
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return list(self.session.scalars(stmt))
+
+    def load(
+        self,
+        agreement_ids: Iterable[str] = (),
+        tenant_ids: Iterable[str] = (),
+        license_arns: Iterable[str] = (),
+        legacy_keys: Iterable[tuple[str, str]] = (),
+    ) -> Ledger:
+        ids = {a for a in agreement_ids if a}
+        tenants = {x for x in tenant_ids if x}
+        arns = {a for a in license_arns if a}
+        keys = {k for k in legacy_keys if all(k)}
+        c = t.agreements.c
+        found: dict[str, Agreement] = {}
+
+        def take(more: list[Agreement]) -> set[str]:
+            new = {a.agreement_id for a in more} - set(found)
+            for a in more:
+                found.setdefault(a.agreement_id, a)
+            return new
+
+        frontier = take(
+            self._agreements(
+                c.agreement_id.in_(ids) if ids else None,
+                c.license_arn.in_(arns) if arns else None,
+                tuple_(c.product_code, c.customer_identifier).in_(list(keys)) if keys else None,
+            )
+        )
+        frontier |= ids - set(found)
+        links: dict[str, BillingLink] = {}
+        for _ in range(50):  # follow predecessors, successors and links until nothing new turns up
+            if not frontier and not tenants - {lk.tenant_id for lk in links.values()}:
+                break
+            related = {
+                x
+                for a in (found[i] for i in frontier if i in found)
+                for x in (a.previous_agreement_id, a.replaced_by)
+                if x
+            }
+            link_rows = self.session.scalars(
+                select(BillingLink).where(
+                    or_(
+                        t.billing_links.c.agreement_id.in_(frontier | related), t.billing_links.c.tenant_id.in_(tenants)
+                    )
+                )
+            )
+            for lk in link_rows:
+                links.setdefault(lk.id, lk)
+            tenants |= {lk.tenant_id for lk in links.values()}
+            tenant_links = self.session.scalars(select(BillingLink).where(t.billing_links.c.tenant_id.in_(tenants)))
+            for lk in tenant_links:
+                links.setdefault(lk.id, lk)
+            wanted = (related | {lk.agreement_id for lk in links.values()}) - set(found)
+            successors = self._agreements(c.previous_agreement_id.in_(frontier) if frontier else None)
+            frontier = take(self._agreements(c.agreement_id.in_(wanted) if wanted else None) + successors)
+        ledger = Ledger(agreements=found, links=list(links.values()))
+        agreement_set = set(found)
+        ledger.changes = list(
+            self.session.scalars(
+                select(AccountChange).where(
+                    or_(
+                        t.account_changes.c.tenant_id.in_(tenants),
+                        t.account_changes.c.from_agreement_id.in_(agreement_set),
+                    )
+                )
+            )
+        )
+        arns |= {a.license_arn for a in found.values() if a.license_arn}
+        if arns:
+            for facts in self.session.scalars(select(LicenseFacts).where(t.license_facts.c.license_arn.in_(arns))):
+                ledger.licenses[facts.license_arn] = facts
+        keys |= {
+            (a.product_code, a.customer_identifier) for a in found.values() if a.product_code and a.customer_identifier
+        }
+        if keys:
+            lc = t.legacy_subscriptions.c
+            for sub in self.session.scalars(
+                select(LegacySubscription).where(tuple_(lc.product_code, lc.customer_identifier).in_(list(keys)))
+            ):
+                ledger.legacy[(sub.product_code, sub.customer_identifier)] = sub
+        return ledger
+
+    def save(self, ledger: Ledger) -> None:
+        """Objects loaded are tracked by the session; the ones the domain created are added here."""
+        for obj in ledger.added:
+            self.session.add(obj)
+        ledger.added.clear()
+        self.session.flush()
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    id: int
+    dedup_key: str
+    channel: str
+    kind: str
+    payload: str
+    status: str
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class InboxRepository:
+    """R8: every delivered event is stored raw before it is processed; its id makes redelivery harmless."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_by_key(self, dedup_key: str, *, lock: bool = False) -> InboxEntry | None:
+        stmt = select(t.inbox_events).where(t.inbox_events.c.dedup_key == dedup_key)
+        if lock and self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = self.session.execute(stmt).first()
+        return InboxEntry(**row._mapping) if row else None
+
+    def add(self, dedup_key: str, channel: str, kind: str, payload: dict[str, object] | str, at: datetime) -> None:
+        text_payload = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True)
+        self.session.execute(
+            insert(t.inbox_events).values(
+                dedup_key=dedup_key,
+                channel=channel,
+                kind=kind,
+                payload=text_payload,
+                status="pending",
+                attempts=0,
+                received_at=at,
+            )
+        )
+
+    def mark(self, dedup_key: str, status: str, at: datetime, error: str | None = None) -> None:
+        entry = self.get_by_key(dedup_key)
+        if entry is None:
+            return
+        self.session.execute(
+            t.inbox_events.update()
+            .where(t.inbox_events.c.dedup_key == dedup_key)
+            .values(
+                status=status,
+                attempts=entry.attempts + 1,
+                last_error=error,
+                processed_at=at if status in ("processed", "ignored") else None,
+            )
+        )
+
+    def entries(self, statuses: Iterable[str] = (), limit: int = 100) -> list[InboxEntry]:
+        stmt = select(t.inbox_events).order_by(t.inbox_events.c.id).limit(limit)
+        wanted = list(statuses)
+        if wanted:
+            stmt = stmt.where(t.inbox_events.c.status.in_(wanted))
+        return [InboxEntry(**r._mapping) for r in self.session.execute(stmt)]

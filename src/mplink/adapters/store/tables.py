@@ -1,0 +1,282 @@
+"""Table definitions. Invariants the database can hold are constraints here too:
+one open link per agreement and per tenant, no overlapping links per tenant (PostgreSQL),
+unique event dedup keys, unique metering record per (agreement, dimension, hour)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
+
+from mplink.adapters.store.types import UTCDateTime
+from mplink.domain.billing import ChangeState
+from mplink.domain.tenant import Role
+from mplink.domain.usage import RecordStatus
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _enum(cls: type, name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", _enum(Role, "role"), nullable=False),
+)
+
+catalog_meta = Table(
+    "catalog_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("product_id", String(64), primary_key=True),
+    Column("product_code", String(255), nullable=False, unique=True),
+    Column("title", String(255), nullable=False),
+    Column("fulfillment_url", String(2048), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("product_id", String(64), ForeignKey("products.product_id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+dimensions = Table(
+    "dimensions",
+    metadata,
+    Column("product_id", String(64), ForeignKey("products.product_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("service_name", String(200), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+offers = Table(
+    "offers",
+    metadata,
+    Column("offer_id", String(255), primary_key=True),
+    Column("product_id", String(64), ForeignKey("products.product_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("private", Boolean, nullable=False),
+    Column("proposer_account_id", String(12), nullable=False),
+    Column("resale_authorization_id", String(255)),
+    Column("buyer_account_ids", JSON, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+buyer_accounts = Table(
+    "buyer_accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", String(255), nullable=False),
+)
+
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("agreement_id", String(128), primary_key=True),
+    Column("product_id", String(64)),
+    Column("product_code", String(255)),
+    Column("aws_account_id", String(12), index=True),
+    Column("license_arn", String(1024), index=True),
+    Column("customer_identifier", String(255)),
+    Column("offer_id", String(255)),
+    Column("proposer_account_id", String(12)),
+    Column("resale_authorization_id", String(255)),
+    Column("intent", String(16)),
+    Column("previous_agreement_id", String(128), index=True),
+    Column("free_trial", Boolean, nullable=False),
+    Column("marketplace_status", String(32), nullable=False),
+    Column("accepted_at", UTCDateTime()),
+    Column("starts_at", UTCDateTime()),
+    Column("term_ends_at", UTCDateTime()),
+    Column("ended_at", UTCDateTime()),
+    Column("end_status", String(32)),
+    Column("deprovisioned_at", UTCDateTime()),
+    Column("superseded_at", UTCDateTime()),
+    Column("replaced_by", String(128)),
+    Column("replaced_at", UTCDateTime()),
+    Column("entitlements_stale", Boolean, nullable=False),
+    Column("stamps", JSON, nullable=False),
+    Index("ix_agreements_customer", "product_code", "customer_identifier"),
+)
+
+billing_links = Table(
+    "billing_links",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("agreement_id", String(128), ForeignKey("agreements.agreement_id"), nullable=False, index=True),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime()),
+    Column("end_reason", String(16)),
+    CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name="interval"),
+    # R1: one open link per agreement; R2: one paying link per tenant
+    Index(
+        "ux_billing_links_open_agreement",
+        "agreement_id",
+        unique=True,
+        sqlite_where=text("ends_at IS NULL"),
+        postgresql_where=text("ends_at IS NULL"),
+    ),
+    Index(
+        "ux_billing_links_open_tenant",
+        "tenant_id",
+        unique=True,
+        sqlite_where=text("ends_at IS NULL"),
+        postgresql_where=text("ends_at IS NULL"),
+    ),
+)
+
+#: R2/R5: a tenant's links never overlap in time (half-open intervals). PostgreSQL only (btree_gist).
+NO_OVERLAP = ExcludeConstraint(
+    (Column("tenant_id"), "="),
+    (text("tstzrange(starts_at, ends_at, '[)')"), "&&"),
+    name="ex_billing_links_no_overlap",
+    using="gist",
+)
+billing_links.append_constraint(NO_OVERLAP.ddl_if(dialect="postgresql"))
+
+account_changes = Table(
+    "account_changes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("from_agreement_id", String(128), index=True),
+    Column("to_agreement_id", String(128)),
+    Column("state", _enum(ChangeState, "change_state"), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("source_ended_at", UTCDateTime()),
+    Column("history", JSON, nullable=False),
+)
+
+license_facts = Table(
+    "license_facts",
+    metadata,
+    Column("license_arn", String(1024), primary_key=True),
+    Column("updated_stamp", String(160)),
+    Column("deprovisioned_at", UTCDateTime()),
+)
+
+legacy_subscriptions = Table(
+    "legacy_subscriptions",
+    metadata,
+    Column("product_code", String(255), primary_key=True),
+    Column("customer_identifier", String(255), primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("version", String(160), nullable=False),
+    Column("offer_id", String(255)),
+    Column("free_trial", Boolean, nullable=False),
+)
+
+inbox_events = Table(
+    "inbox_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # R8: the same event delivered again is recognised by its id and stored once
+    Column("dedup_key", String(255), nullable=False, unique=True),
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(128), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("processed_at", UTCDateTime()),
+)
+
+usage_events = Table(
+    "usage_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("dimension", String(255), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("hour", UTCDateTime(), nullable=False),
+    # NULL: nobody paid for the tenant then; kept and reported as unbillable (R5)
+    Column("agreement_id", String(128), ForeignKey("agreements.agreement_id")),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_usage_events_idempotency"),
+    Index("ix_usage_events_hour", "agreement_id", "hour"),
+)
+
+metering_records = Table(
+    "metering_records",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("agreement_id", String(128), ForeignKey("agreements.agreement_id"), nullable=False),
+    Column("product_code", String(255), nullable=False),
+    Column("aws_account_id", String(12), nullable=False),
+    Column("license_arn", String(1024)),
+    Column("customer_identifier", String(255)),
+    Column("dimension", String(255), nullable=False),
+    Column("hour", UTCDateTime(), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("status", _enum(RecordStatus, "record_status"), nullable=False, index=True),
+    Column("detail", Text),
+    UniqueConstraint("agreement_id", "dimension", "hour", name="uq_metering_records_hour"),
+)

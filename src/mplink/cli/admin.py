@@ -1,0 +1,157 @@
+"""Administration commands: database schema, catalog, tenants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mplink.adapters.catalog_file import load_catalog as read_catalog_file
+from mplink.adapters.store.migrate import current_revision, head_revision, upgrade
+from mplink.cli.common import JsonOption, console, friendly_errors, open_store, print_json, settings
+from mplink.domain.ids import format_account_id
+from mplink.services import catalog as catalog_service
+from mplink.services import tenants as tenant_service
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Products, services, dimensions and offers.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Create and inspect one tenant.", no_args_is_help=True)
+tenants_app = typer.Typer(help="List tenants.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: bool = JsonOption) -> None:
+    """Create or migrate the schema (MPLINK_DATABASE_URL). Safe to run again."""
+    url = settings().database_url
+    with open_store(require_schema=False) as store:
+        before = current_revision(store.engine)
+        upgrade(url)
+        after = current_revision(store.engine)
+    result = {
+        "database": store.engine.url.render_as_string(hide_password=True),
+        "from": before,
+        "to": after,
+        "changed": before != after,
+    }
+    if as_json:
+        print_json(result)
+    elif before == after:
+        console.print(f"Schema already at revision {after} ({result['database']}).")
+    else:
+        console.print(f"Schema upgraded from {before or 'empty'} to {after} ({result['database']}).")
+
+
+@db_app.command("status")
+def db_status(as_json: bool = JsonOption) -> None:
+    """Show the schema revision of the database and the newest one this mplink knows."""
+    with open_store(require_schema=False) as store:
+        current = current_revision(store.engine)
+        head = head_revision(store.url)
+    if as_json:
+        print_json({"current": current, "head": head, "up_to_date": current == head})
+    else:
+        state = "up to date" if current == head else "run 'mplink db upgrade'"
+        console.print(f"current: {current or 'empty'}  head: {head}  {state}")
+
+
+@catalog_app.command("load")
+def catalog_load(
+    file: Annotated[
+        Path | None, typer.Argument(help="Catalog JSON file (default: MPLINK_CATALOG, else the seed's scenario).")
+    ] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Validate a catalog file and load it; a bad file is refused whole and nothing is loaded."""
+    source = file or settings().catalog
+    with friendly_errors():
+        catalog = read_catalog_file(source)
+    with open_store() as store:
+        catalog_service.load_catalog(store.uow(), catalog)
+    summary = {
+        "source": str(source) if source else "built-in",
+        "seller_account_id": catalog.seller_account_id,
+        "products": [
+            {"product_id": p.product_id, "title": p.title, "services": len(p.services), "offers": len(p.offers)}
+            for p in catalog.products
+        ],
+        "buyer_accounts": [b.account_id for b in catalog.buyer_accounts],
+    }
+    if as_json:
+        print_json(summary)
+        return
+    for p in catalog.products:
+        console.print(f"Loaded [bold]{p.title}[/] ({p.product_id}): {len(p.services)} services, {len(p.offers)} offers")
+        for o in p.offers:
+            kind = "private" if o.private else "public"
+            console.print(f"  - {o.name} ({kind}, proposer {format_account_id(o.proposer_account_id)})")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="The tenant's name, e.g. 'Example Corp'.")],
+    admin_email: Annotated[str, typer.Option("--admin-email", help="Email of the tenant's owner.")],
+    admin_password: Annotated[str, typer.Option("--admin-password", help="Password of the owner (10+ characters).")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a tenant and its owner; prints the tenant id."""
+    with open_store() as store, friendly_errors():
+        tenant_id = tenant_service.create_tenant(store.uow(), name, admin_email, admin_password)
+    if as_json:
+        print_json({"id": tenant_id, "name": " ".join(name.split()), "admin_email": admin_email.strip().lower()})
+    else:
+        print(tenant_id)
+
+
+@tenants_app.command("list")
+def tenants_list(
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many tenants.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="Show at most this many.")] = 100,
+    as_json: bool = JsonOption,
+) -> None:
+    """List tenants, oldest first."""
+    with open_store() as store, friendly_errors():
+        infos = tenant_service.list_tenants(store.uow(), offset, limit)
+    if as_json:
+        print_json([i.as_dict() for i in infos])
+        return
+    if not infos:
+        console.print("No tenants yet: create one with 'mplink tenant create NAME --admin-email E --admin-password P'.")
+        return
+    table = Table("id", "name", "owner", "created")
+    for i in infos:
+        owners = ", ".join(m.email for m in i.members if m.role == "owner")
+        table.add_row(i.id, i.name, owners, i.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+    console.print(table)
+
+
+@tenant_app.command("show")
+def tenant_show(
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="Tenant id (see 'mplink tenants list').")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a tenant, its members and its subscription."""
+    with open_store() as store, friendly_errors():
+        info = tenant_service.show_tenant(store.uow(), tenant_id)
+    if as_json:
+        print_json(info.as_dict())
+        return
+    console.print(f"[bold]{info.name}[/]  ({info.id})")
+    console.print(f"created {info.created_at.strftime('%Y-%m-%d %H:%M UTC')}")
+    for m in info.members:
+        console.print(f"  {m.role:<8} {m.email}")
+    sub = info.subscription
+    if sub is None:
+        return
+    labels = {"aws_marketplace": "AWS Marketplace", "expired": "Trial or Subscription Expired", "none": "none"}
+    console.print(f"subscription type: {labels[sub.type.value]}")
+    if sub.aws_account_id:
+        console.print(f"paying AWS account: {format_account_id(sub.aws_account_id)}")
+    if sub.offer:
+        console.print(f"offer: {sub.offer.name}{' (private)' if sub.offer.private else ''}")
+    for s in sub.services:
+        console.print(f"  {'registered    ' if s.registered else 'not registered'}  {s.name}")
+    for p in sub.pending_cancellations:
+        acct = format_account_id(p.aws_account_id) if p.aws_account_id else "?"
+        console.print(f"[yellow]cancel the subscription left in AWS account {acct} (agreement {p.agreement_id})[/]")

@@ -1,0 +1,67 @@
+"""What every command shares: settings, the store, JSON or Rich output, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from mplink.adapters.store.migrate import current_revision, head_revision
+from mplink.adapters.store.uow import Store
+from mplink.config import Settings
+from mplink.domain.errors import DomainError
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JsonOption = typer.Option(False, "--json", help="Print the result as JSON (for scripts).")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr saying what to fix; exit 2 for bad input."""
+    err_console.print(f"mplink: error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn domain and database errors into one clear line instead of a stack trace."""
+    try:
+        yield
+    except DomainError as exc:
+        fail(exc.message)
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        fail(f"database error: {reason}", code=1)
+
+
+@contextmanager
+def open_store(require_schema: bool = True) -> Iterator[Store]:
+    with friendly_errors():
+        store = Store(settings().database_url)
+        try:
+            if require_schema:
+                try:
+                    current = current_revision(store.engine)
+                except OperationalError as exc:
+                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+                    fail(f"cannot open the database ({reason}); check MPLINK_DATABASE_URL", code=1)
+                if current != head_revision(store.url):
+                    fail("the database schema is not up to date: run 'mplink db upgrade' first")
+            yield store
+        finally:
+            store.dispose()

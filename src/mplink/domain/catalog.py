@@ -1,0 +1,68 @@
+"""What is sold: products, their services and metering dimensions, and the offers buyers choose from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str
+    name: str
+    unit: str = "Units"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    dimensions: tuple[Dimension, ...] = ()
+
+
+@dataclass(frozen=True)
+class Offer:
+    offer_id: str
+    name: str
+    private: bool
+    proposer_account_id: str
+    resale_authorization_id: str | None = None
+    #: private offers are visible only to these buyer accounts; empty for public offers
+    buyer_account_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    product_code: str
+    title: str
+    fulfillment_url: str
+    services: tuple[Service, ...]
+    offers: tuple[Offer, ...]
+
+    def dimension_keys(self) -> frozenset[str]:
+        return frozenset(d.key for s in self.services for d in s.dimensions)
+
+    def offer(self, offer_id: str) -> Offer | None:
+        return next((o for o in self.offers if o.offer_id == offer_id), None)
+
+
+@dataclass(frozen=True)
+class BuyerAccount:
+    account_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    seller_account_id: str
+    products: tuple[Product, ...]
+    buyer_accounts: tuple[BuyerAccount, ...] = field(default_factory=tuple)
+
+    def product(self, product_id_or_code: str) -> Product | None:
+        return next((p for p in self.products if product_id_or_code in (p.product_id, p.product_code)), None)
+
+    def find_offer(self, offer_id: str) -> tuple[Product, Offer] | None:
+        for p in self.products:
+            o = p.offer(offer_id)
+            if o is not None:
+                return p, o
+        return None

@@ -1,0 +1,379 @@
+"""The billing ledger: agreements, the links that say who pays for which tenant, and account changes.
+
+Every rule that needs more than one object lives here: linking (R1, R2, R4) and applying marketplace
+events (R2-R4, R8). A ledger holds only what one use case needs; the store loads and saves it. New
+objects are collected in ``added`` so the store can persist them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mplink.domain.agreement import Agreement, MarketplaceStatus
+from mplink.domain.billing import AccountChange, BillingLink, ChangeState, LinkEnd
+from mplink.domain.clock import stamp
+from mplink.domain.errors import AgreementNotActive
+from mplink.domain.events import (
+    AgreementEvent,
+    AgreementEventKind,
+    LegacyAction,
+    LegacyEvent,
+    LicenseEvent,
+    LicenseEventKind,
+    MarketplaceEvent,
+)
+from mplink.domain.tenant import Tenant
+
+_SUCCESSOR_INTENTS = frozenset({"REPLACE", "RENEW"})
+
+
+@dataclass(eq=False)
+class LicenseFacts:
+    """What License events said about a LicenseArn, kept even before any agreement is known to hold it."""
+
+    license_arn: str
+    updated_stamp: str | None = None
+    deprovisioned_at: datetime | None = None
+
+
+@dataclass(eq=False)
+class LegacySubscription:
+    """The last word of legacy SNS messages about one (product code, CustomerIdentifier)."""
+
+    product_code: str
+    customer_identifier: str
+    action: str
+    at: datetime
+    version: str
+    offer_id: str | None = None
+    free_trial: bool = False
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    link: BillingLink
+    #: the link this one replaced for the tenant, if any (R2)
+    previous_link: BillingLink | None
+    #: the account change recorded, when the tenant changed its paying agreement
+    change: AccountChange | None
+    #: True when the agreement was already linked to this tenant: nothing changed
+    unchanged: bool = False
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(eq=False)
+class Ledger:
+    agreements: dict[str, Agreement] = field(default_factory=dict)
+    links: list[BillingLink] = field(default_factory=list)
+    changes: list[AccountChange] = field(default_factory=list)
+    licenses: dict[str, LicenseFacts] = field(default_factory=dict)
+    legacy: dict[tuple[str, str], LegacySubscription] = field(default_factory=dict)
+    added: list[object] = field(default_factory=list)
+
+    # -- lookups ------------------------------------------------------------------------------------
+    def agreement(self, agreement_id: str) -> Agreement | None:
+        return self.agreements.get(agreement_id)
+
+    def open_link_of_agreement(self, agreement_id: str) -> BillingLink | None:
+        return next((lk for lk in self.links if lk.agreement_id == agreement_id and lk.is_open), None)
+
+    def open_link_of_tenant(self, tenant_id: str) -> BillingLink | None:
+        return next((lk for lk in self.links if lk.tenant_id == tenant_id and lk.is_open), None)
+
+    def links_of_tenant(self, tenant_id: str) -> list[BillingLink]:
+        return sorted((lk for lk in self.links if lk.tenant_id == tenant_id), key=lambda lk: lk.starts_at)
+
+    def link_at(self, tenant_id: str, at: datetime) -> BillingLink | None:
+        """R5: the link that paid for the tenant at instant ``at`` (links are half-open intervals)."""
+        return next((lk for lk in self.links if lk.tenant_id == tenant_id and lk.covers(at)), None)
+
+    def open_changes_of_tenant(self, tenant_id: str) -> list[AccountChange]:
+        return [c for c in self.changes if c.tenant_id == tenant_id and c.open]
+
+    def started_change_of_tenant(self, tenant_id: str) -> AccountChange | None:
+        return next((c for c in self.changes if c.tenant_id == tenant_id and c.state is ChangeState.STARTED), None)
+
+    def agreements_by_license(self, license_arn: str) -> list[Agreement]:
+        return [a for a in self.agreements.values() if a.license_arn == license_arn]
+
+    # -- building --------------------------------------------------------------------------------------
+    def _add(self, obj: object) -> None:
+        self.added.append(obj)
+        if isinstance(obj, Agreement):
+            self.agreements[obj.agreement_id] = obj
+        elif isinstance(obj, BillingLink):
+            self.links.append(obj)
+        elif isinstance(obj, AccountChange):
+            self.changes.append(obj)
+        elif isinstance(obj, LicenseFacts):
+            self.licenses[obj.license_arn] = obj
+        elif isinstance(obj, LegacySubscription):
+            self.legacy[(obj.product_code, obj.customer_identifier)] = obj
+
+    def ensure_agreement(self, agreement_id: str) -> Agreement:
+        found = self.agreements.get(agreement_id)
+        if found is None:
+            found = Agreement(agreement_id=agreement_id)
+            self._add(found)
+        return found
+
+    def record_registration(
+        self,
+        agreement_id: str,
+        aws_account_id: str,
+        license_arn: str | None,
+        product_code: str,
+        customer_identifier: str | None = None,
+        product_id: str | None = None,
+        offer_id: str | None = None,
+        free_trial: bool = False,
+    ) -> Agreement:
+        """What ResolveCustomer told us; events may have told us more already (or will later)."""
+        agreement = self.ensure_agreement(agreement_id)
+        agreement.fill(
+            aws_account_id=aws_account_id,
+            license_arn=license_arn,
+            product_code=product_code,
+            customer_identifier=customer_identifier,
+            product_id=product_id,
+            offer_id=offer_id,
+        )
+        agreement.free_trial = agreement.free_trial or free_trial
+        self._sync_side_facts(agreement)
+        return agreement
+
+    # -- R1, R2, R4: linking ---------------------------------------------------------------------------
+    def link(self, tenant: Tenant, user_id: str, agreement_id: str, at: datetime) -> LinkResult:
+        """Link an agreement to a tenant, ending whatever the tenant and the agreement were linked to."""
+        tenant.require_billing_role(user_id)
+        agreement = self.agreements.get(agreement_id)
+        if agreement is None or agreement.ended:
+            raise AgreementNotActive(
+                f"agreement {agreement_id} has ended in AWS Marketplace; subscribe again and use the new one"
+            )
+        current = self.open_link_of_tenant(tenant.id)
+        if current is not None and current.agreement_id == agreement_id:
+            return LinkResult(link=current, previous_link=None, change=None, unchanged=True)
+        start = at if current is None else max(at, current.starts_at)
+        # R1: an agreement pays for one tenant at a time; linking it here moves it away from the other
+        elsewhere = self.open_link_of_agreement(agreement_id)
+        if elsewhere is not None:
+            elsewhere.close(start, LinkEnd.MOVED)
+            start = max(start, elsewhere.starts_at)
+        change: AccountChange | None = None
+        if current is not None:
+            # R2: the billing-account change happens at this instant
+            current.close(start, LinkEnd.CHANGED)
+            source = self.agreements.get(current.agreement_id)
+            if source is not None and not source.ended and source.superseded_at is None:
+                source.superseded_at = start
+            change = self._change_for(tenant.id, current.agreement_id, start)
+            change.destination_linked(agreement_id, start)
+            if source is not None and source.ended:
+                change.source_ended(source.ended_since() or start)
+        link = BillingLink(id=new_id(), tenant_id=tenant.id, agreement_id=agreement_id, starts_at=start)
+        self._add(link)
+        link = self._follow_successors(link)
+        return LinkResult(link=link, previous_link=current, change=change)
+
+    def _change_for(self, tenant_id: str, from_agreement_id: str, at: datetime) -> AccountChange:
+        """The tenant's change that was started but not yet linked (e.g. by ``mplink move``), or a new one."""
+        change = self.started_change_of_tenant(tenant_id)
+        if change is not None:
+            change.from_agreement_id = change.from_agreement_id or from_agreement_id
+            return change
+        change = AccountChange(
+            id=new_id(),
+            tenant_id=tenant_id,
+            from_agreement_id=from_agreement_id,
+            to_agreement_id=None,
+            state=ChangeState.STARTED,
+            started_at=at,
+            updated_at=at,
+        )
+        self._add(change)
+        return change
+
+    def start_change(self, tenant: Tenant, user_id: str, at: datetime) -> AccountChange:
+        """Record that someone began moving the tenant's billing (before the destination is subscribed)."""
+        tenant.require_billing_role(user_id)
+        current = self.open_link_of_tenant(tenant.id)
+        existing = self.started_change_of_tenant(tenant.id)
+        if existing is not None:
+            return existing
+        change = AccountChange(
+            id=new_id(),
+            tenant_id=tenant.id,
+            from_agreement_id=current.agreement_id if current else None,
+            to_agreement_id=None,
+            state=ChangeState.STARTED,
+            started_at=at,
+            updated_at=at,
+        )
+        self._add(change)
+        return change
+
+    # -- R2-R4, R8: marketplace events ------------------------------------------------------------------
+    def apply(self, event: MarketplaceEvent) -> None:
+        """Apply one event. Applying any permutation of a set of events, each any number of times,
+        leaves the same state (R8): fields are versioned by the event's (time, id) stamp, endings are
+        facts that are only ever added, and links move only forward in time."""
+        if isinstance(event, AgreementEvent):
+            self._apply_agreement(event)
+        elif isinstance(event, LicenseEvent):
+            self._apply_license(event)
+        else:
+            self._apply_legacy(event)
+
+    def _apply_agreement(self, ev: AgreementEvent) -> None:
+        agreement = self.ensure_agreement(ev.agreement_id)
+        version = stamp(ev.occurred_at, ev.event_id)
+        agreement.fill(
+            product_id=ev.product_id,
+            aws_account_id=ev.acceptor_account_id,
+            previous_agreement_id=ev.previous_agreement_id,
+        )
+        if ev.kind is not AgreementEventKind.ENDED and agreement.newer("terms", version):
+            agreement.offer_id = ev.offer_id or agreement.offer_id
+            agreement.proposer_account_id = ev.proposer_account_id or agreement.proposer_account_id
+            agreement.resale_authorization_id = ev.resale_authorization_id
+            agreement.intent = ev.intent or agreement.intent
+            agreement.accepted_at = ev.accepted_at or agreement.accepted_at
+            agreement.starts_at = ev.starts_at or agreement.starts_at
+            agreement.term_ends_at = ev.ends_at or agreement.term_ends_at
+        if ev.status and agreement.newer("status", version):
+            agreement.marketplace_status = ev.status
+        if ev.kind is AgreementEventKind.ENDED:
+            end_status = ev.status or MarketplaceStatus.CANCELLED.value
+            self._record_end(agreement, ev.ends_at or ev.occurred_at, end_status, version)
+        if ev.previous_agreement_id and (ev.intent or "").upper() in _SUCCESSOR_INTENTS:
+            self._carry_over(
+                ev.previous_agreement_id, agreement, ev.starts_at or ev.accepted_at or ev.occurred_at, version
+            )
+
+    def _record_end(self, agreement: Agreement, at: datetime, end_status: str, version: str) -> None:
+        if agreement.newer("end", version):
+            agreement.ended_at = at
+            agreement.end_status = end_status
+        self._source_ended(agreement)
+
+    def _source_ended(self, agreement: Agreement) -> None:
+        """R2: once the superseded agreement has ended, nothing is left for the buyer to cancel."""
+        ended_at = agreement.ended_since()
+        if ended_at is None:
+            return
+        for change in self.changes:
+            if change.from_agreement_id == agreement.agreement_id and change.open:
+                change.source_ended(ended_at)
+
+    def _carry_over(self, previous_id: str, successor: Agreement, at: datetime, version: str) -> None:
+        """R4: REPLACE (public -> private offer switch) or RENEW hands the tenant's link to the successor."""
+        previous = self.ensure_agreement(previous_id)
+        if previous.newer("successor", version):
+            previous.replaced_by = successor.agreement_id
+            previous.replaced_at = at
+        previous.fill(aws_account_id=successor.aws_account_id, product_id=successor.product_id)
+        old = self.open_link_of_agreement(previous_id)
+        if old is not None:
+            self._follow_successors(old)
+
+    def _follow_successors(self, link: BillingLink) -> BillingLink:
+        """Move an open link along the chain of replacements, whichever order the events came in."""
+        seen = {link.agreement_id}
+        while True:
+            agreement = self.agreements.get(link.agreement_id)
+            if agreement is None or agreement.replaced_by is None or agreement.replaced_by in seen:
+                return link
+            successor_id = agreement.replaced_by
+            seen.add(successor_id)
+            if self.open_link_of_agreement(successor_id) is not None:
+                return link
+            start = max(agreement.replaced_at or link.starts_at, link.starts_at)
+            link.close(start, LinkEnd.REPLACED)
+            # the replaced agreement was current, so nothing is waiting for the buyer to cancel it
+            for change in self.changes:
+                if change.from_agreement_id == agreement.agreement_id and change.open:
+                    change.source_ended(start)
+            link = BillingLink(id=new_id(), tenant_id=link.tenant_id, agreement_id=successor_id, starts_at=start)
+            self._add(link)
+
+    def _apply_license(self, ev: LicenseEvent) -> None:
+        facts = self.licenses.get(ev.license_arn)
+        if facts is None:
+            facts = LicenseFacts(license_arn=ev.license_arn)
+            self._add(facts)
+        version = stamp(ev.occurred_at, ev.event_id)
+        if ev.kind is LicenseEventKind.UPDATED:
+            if facts.updated_stamp is None or version > facts.updated_stamp:
+                facts.updated_stamp = version
+        elif facts.deprovisioned_at is None or ev.occurred_at < facts.deprovisioned_at:
+            facts.deprovisioned_at = ev.occurred_at
+        if ev.agreement_id:
+            agreement = self.ensure_agreement(ev.agreement_id)
+            agreement.fill(
+                license_arn=ev.license_arn,
+                product_code=ev.product_code,
+                product_id=ev.product_id,
+                aws_account_id=ev.acceptor_account_id,
+            )
+        for agreement in self.agreements_by_license(ev.license_arn):
+            self._sync_side_facts(agreement)
+
+    def _apply_legacy(self, ev: LegacyEvent) -> None:
+        key = (ev.product_code, ev.customer_identifier)
+        version = stamp(ev.occurred_at, ev.event_id)
+        if ev.action is LegacyAction.ENTITLEMENT_UPDATED:
+            for agreement in self._agreements_of_customer(*key):
+                if agreement.newer("entitlements", version):
+                    agreement.entitlements_stale = True
+            return
+        sub = self.legacy.get(key)
+        if sub is None:
+            sub = LegacySubscription(
+                ev.product_code,
+                ev.customer_identifier,
+                ev.action.value,
+                ev.occurred_at,
+                version,
+                ev.offer_id,
+                ev.free_trial,
+            )
+            self._add(sub)
+        elif version > sub.version:
+            sub.action, sub.at, sub.version = ev.action.value, ev.occurred_at, version
+            sub.offer_id, sub.free_trial = ev.offer_id or sub.offer_id, ev.free_trial
+        for agreement in self._agreements_of_customer(*key):
+            self._sync_side_facts(agreement)
+
+    def _agreements_of_customer(self, product_code: str, customer_identifier: str) -> list[Agreement]:
+        return [
+            a
+            for a in self.agreements.values()
+            if a.customer_identifier == customer_identifier and a.product_code == product_code
+        ]
+
+    def _sync_side_facts(self, agreement: Agreement) -> None:
+        """Bring facts kept by LicenseArn or CustomerIdentifier onto the agreement, whichever came first."""
+        if agreement.license_arn and (facts := self.licenses.get(agreement.license_arn)):
+            if facts.updated_stamp and agreement.newer("entitlements", facts.updated_stamp):
+                agreement.entitlements_stale = True
+            if facts.deprovisioned_at is not None and (
+                agreement.deprovisioned_at is None or facts.deprovisioned_at < agreement.deprovisioned_at
+            ):
+                agreement.deprovisioned_at = facts.deprovisioned_at
+                self._source_ended(agreement)
+        if agreement.product_code and agreement.customer_identifier:
+            sub = self.legacy.get((agreement.product_code, agreement.customer_identifier))
+            if sub is not None:
+                agreement.free_trial = agreement.free_trial or sub.free_trial
+                if sub.action == LegacyAction.UNSUBSCRIBE_SUCCESS.value:
+                    self._record_end(agreement, sub.at, MarketplaceStatus.CANCELLED.value, sub.version)
+                elif sub.action != LegacyAction.SUBSCRIBE_FAIL.value and agreement.newer("end", sub.version):
+                    # a later subscribe-success means the buyer subscribed again
+                    agreement.ended_at = None
+                    agreement.end_status = None

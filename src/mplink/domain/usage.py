@@ -1,0 +1,173 @@
+"""Usage and hourly metering: route usage to whoever paid at that instant (R5), flush ended
+agreements first (R6), and send a record for every dimension of every active agreement each hour (R7)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from mplink.domain.agreement import Agreement
+from mplink.domain.clock import HOUR, hour_of, utc
+from mplink.domain.errors import InvalidValue, UnknownDimension
+from mplink.domain.ledger import Ledger
+
+#: AWS takes records at most this old (was 6 hours before 2026-07)
+METERING_LOOKBACK = timedelta(hours=24)
+#: BatchMeterUsage takes at most this many records, all of one product
+MAX_BATCH = 25
+MAX_QUANTITY = 2_147_483_647
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """Usage reported by the SaaS for a tenant; ``idempotency_key`` makes resending harmless."""
+
+    tenant_id: str
+    dimension: str
+    quantity: int
+    timestamp: datetime
+    idempotency_key: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int):
+            raise InvalidValue("quantity must be a whole number")
+        if not 0 <= self.quantity <= MAX_QUANTITY:
+            raise InvalidValue(f"quantity must be between 0 and {MAX_QUANTITY}")
+        if not self.idempotency_key or len(self.idempotency_key) > 200:
+            raise InvalidValue("idempotency_key must be 1-200 characters")
+        if not 1 <= len(self.dimension) <= 255:
+            raise InvalidValue("dimension must be 1-255 characters")
+
+
+@dataclass(frozen=True)
+class RoutedUsage:
+    event: UsageEvent
+    hour: datetime
+    #: None: nobody paid for the tenant at that instant; kept and reported as unbillable (R5)
+    agreement_id: str | None
+
+
+def route_usage(event: UsageEvent, ledger: Ledger, dimensions: frozenset[str]) -> RoutedUsage:
+    """R5: the agreement linked to the tenant at the event's own timestamp pays for it."""
+    if event.dimension not in dimensions:
+        raise UnknownDimension(
+            f"unknown dimension {event.dimension!r}; the product meters: {', '.join(sorted(dimensions))}"
+        )
+    at = utc(event.timestamp)
+    link = ledger.link_at(event.tenant_id, at)
+    agreement = ledger.agreement(link.agreement_id) if link else None
+    if agreement is None or not agreement.billable_at(at):
+        return RoutedUsage(event=event, hour=hour_of(at), agreement_id=None)
+    return RoutedUsage(event=event, hour=hour_of(at), agreement_id=agreement.agreement_id)
+
+
+def totals_by_hour(routed: Iterable[RoutedUsage]) -> dict[tuple[str, str, datetime], int]:
+    """Sum billable usage per (agreement, dimension, hour); a change's hour gives both agreements a total."""
+    totals: dict[tuple[str, str, datetime], int] = defaultdict(int)
+    for r in routed:
+        if r.agreement_id is not None:
+            totals[(r.agreement_id, r.event.dimension, r.hour)] += r.event.quantity
+    return dict(totals)
+
+
+class RecordStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DUPLICATE = "duplicate"
+    #: the marketplace refused it (not subscribed, invalid license); kept as unbillable
+    REJECTED = "rejected"
+    #: R6: too late to send (final window or look-back passed); kept as unbillable
+    EXPIRED = "expired"
+
+
+@dataclass(eq=False)
+class MeteringRecord:
+    """One BatchMeterUsage record: an agreement's quantity of one dimension in one hour."""
+
+    id: str
+    agreement_id: str
+    product_code: str
+    aws_account_id: str
+    license_arn: str | None
+    customer_identifier: str | None
+    dimension: str
+    hour: datetime
+    quantity: int
+    status: RecordStatus = RecordStatus.PENDING
+    detail: str | None = None
+
+
+def active_during(agreement: Agreement, hour: datetime) -> bool:
+    """R7: the agreement ran for some part of ``hour`` (so AWS expects a record for it)."""
+    begin = agreement.starts_at or agreement.accepted_at
+    if begin is not None and begin >= hour + HOUR:
+        return False
+    end = agreement.ended_since()
+    return end is None or end > hour
+
+
+def records_for_hour(
+    hour: datetime,
+    agreements: Iterable[Agreement],
+    dimensions: Sequence[str],
+    totals: dict[tuple[str, str, datetime], int],
+    new_id: Callable[[], str],
+) -> list[MeteringRecord]:
+    """R7: a record per dimension for every metered, active agreement of the product, zero when unused."""
+    out: list[MeteringRecord] = []
+    for agreement in sorted(agreements, key=lambda a: a.agreement_id):
+        if not agreement.aws_account_id or not agreement.product_code or not active_during(agreement, hour):
+            continue
+        for dim in dimensions:
+            out.append(
+                MeteringRecord(
+                    id=new_id(),
+                    agreement_id=agreement.agreement_id,
+                    product_code=agreement.product_code,
+                    aws_account_id=agreement.aws_account_id,
+                    license_arn=agreement.license_arn,
+                    customer_identifier=agreement.customer_identifier,
+                    dimension=dim,
+                    hour=hour,
+                    quantity=totals.get((agreement.agreement_id, dim, hour), 0),
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class MeteringPlan:
+    #: batches to send now, in order: ended agreements' records first (R6); each <= 25, one product
+    batches: list[list[MeteringRecord]]
+    #: records too late to send; they stay as unbillable
+    expired: list[MeteringRecord]
+
+
+def plan_metering(now: datetime, pending: Iterable[MeteringRecord], agreements: dict[str, Agreement]) -> MeteringPlan:
+    """R6: flush an ending agreement's usage before its final window closes; never drop a record."""
+    urgent: list[MeteringRecord] = []
+    normal: list[MeteringRecord] = []
+    expired: list[MeteringRecord] = []
+    for rec in pending:
+        if rec.status is not RecordStatus.PENDING:
+            continue
+        agreement = agreements.get(rec.agreement_id)
+        deadline = agreement.final_metering_deadline() if agreement else None
+        if rec.hour + HOUR <= now - METERING_LOOKBACK or (deadline is not None and now >= deadline):
+            expired.append(rec)
+        elif deadline is not None:
+            urgent.append(rec)
+        else:
+            normal.append(rec)
+    batches: list[list[MeteringRecord]] = []
+    for group in (urgent, normal):
+        by_product: dict[str, list[MeteringRecord]] = defaultdict(list)
+        for rec in sorted(group, key=lambda r: (r.hour, r.agreement_id, r.dimension)):
+            by_product[rec.product_code].append(rec)
+        for product_code in sorted(by_product):
+            recs = by_product[product_code]
+            batches.extend(recs[i : i + MAX_BATCH] for i in range(0, len(recs), MAX_BATCH))
+    return MeteringPlan(batches=batches, expired=expired)

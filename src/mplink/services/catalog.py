@@ -1,0 +1,21 @@
+"""Load the catalog (products, services, dimensions, offers) into the store, all or nothing."""
+
+from __future__ import annotations
+
+from mplink.domain.catalog import Catalog
+from mplink.domain.errors import NotFound
+from mplink.services.unit_of_work import UnitOfWork
+
+
+def load_catalog(uow: UnitOfWork, catalog: Catalog) -> None:
+    with uow:
+        uow.catalog.replace(catalog)
+        uow.commit()
+
+
+def current_catalog(uow: UnitOfWork) -> Catalog:
+    with uow:
+        catalog = uow.catalog.get()
+    if catalog is None:
+        raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
+    return catalog

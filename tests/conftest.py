@@ -1,0 +1,53 @@
+"""Shared fixtures: a real PostgreSQL server started for the session, and a fresh database per test
+on SQLite and on PostgreSQL (parametrized, so the output shows each test running on both)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from mplink.adapters.store.migrate import upgrade
+from mplink.adapters.store.uow import Store
+from mplink.adapters.catalog_file import load_catalog
+from mplink.services.catalog import load_catalog as store_catalog
+from tests.pgserver import TempPostgres, find_bindir
+
+REQUIRE_POSTGRES = os.environ.get("MPLINK_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TempPostgres | None]:
+    if find_bindir() is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("PostgreSQL is required (MPLINK_REQUIRE_POSTGRES=1) but its binaries are not installed")
+        yield None
+        return
+    server = TempPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'mplink.db'}"
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        pytest.skip("PostgreSQL is not installed here")
+    return str(server.create_database())
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated database with the seed's catalog loaded."""
+    upgrade(database_url)
+    s = Store(database_url)
+    store_catalog(s.uow(), load_catalog())
+    try:
+        yield s
+    finally:
+        s.dispose()
