@@ -102,8 +102,7 @@ class AccountChange:
 
     def source_ended(self, at: datetime) -> None:
         """The marketplace says the source agreement ended: the change is done once the destination is linked."""
-        if self.source_ended_at is None or at < self.source_ended_at:
-            self.source_ended_at = at
+        self.source_ended_at = at  # the agreement's current end time: later facts may correct it
         if self.state in (
             ChangeState.DESTINATION_LINKED,
             ChangeState.VERIFIED,

@@ -268,7 +268,7 @@ class Ledger:
         if ended_at is None:
             return
         for change in self.changes:
-            if change.from_agreement_id == agreement.agreement_id and change.open:
+            if change.from_agreement_id == agreement.agreement_id:
                 change.source_ended(ended_at)
 
     def _carry_over(self, previous_id: str, successor: Agreement, at: datetime, version: str) -> None:
