@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
-from mplink.adapters.catalog_file import load_catalog
 from mplink.services.catalog import load_catalog as store_catalog
 from tests.pgserver import TempPostgres, find_bindir
 

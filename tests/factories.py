@@ -92,7 +92,9 @@ def eventbridge(
     }
 
 
-def license_event(kind: str, arn: str, *, event_id: str, time: datetime = T0, drop_prefix: bool = False) -> dict[str, Any]:
+def license_event(
+    kind: str, arn: str, *, event_id: str, time: datetime = T0, drop_prefix: bool = False
+) -> dict[str, Any]:
     return {
         "version": "0",
         "id": event_id,

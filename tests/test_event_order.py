@@ -26,34 +26,35 @@ from tests.factories import (
     tenant,
 )
 
+RAW_EVENTBRIDGE = [
+    eventbridge("Purchase Agreement Created", "A", account=SRC, offer=PUBLIC_OFFER, proposer=SELLER, time=at(0)),
+    eventbridge("Purchase Agreement Created", "B", account=DST, time=at(55)),
+    eventbridge("Purchase Agreement Amended", "B", event_id="amend-1", offer="offer-x", time=at(70)),
+    eventbridge("Purchase Agreement Amended", "B", event_id="amend-2", offer="offer-y", time=at(80)),
+    eventbridge("Purchase Agreement Ended", "A", account=SRC, status="CANCELLED", time=at(90)),
+    eventbridge("Purchase Agreement Created", "C", account=DST, intent="REPLACE", previous="B", time=at(100)),
+    eventbridge("Purchase Agreement Ended", "B", account=DST, status="REPLACED", time=at(100)),
+    eventbridge("Purchase Agreement Created", "D", account=DST, intent="RENEW", previous="C", time=at(200)),
+    eventbridge("Purchase Agreement Ended", "C", account=DST, status="RENEWED", time=at(200)),
+    license_event("Updated", license_arn("B"), event_id="lic-upd-B", time=at(56), drop_prefix=True),
+    license_event("Deprovisioned", license_arn("A"), event_id="lic-dep-A", time=at(95)),
+    license_event("Deprovisioned", license_arn("A"), event_id="lic-dep-A2", time=at(93)),
+]
+RAW_SNS = [
+    sns_envelope("subscribe-success", "cust-A", message_id="sns-1", time=at(0)),
+    sns_envelope("unsubscribe-pending", "cust-A", message_id="sns-2", time=at(85)),
+    sns_envelope("unsubscribe-success", "cust-A", message_id="sns-3", time=at(91)),
+    sns_envelope("entitlement-updated", "cust-A", message_id="sns-4", time=at(10)),
+]
+
 
 def _events() -> list[MarketplaceEvent]:
-    raw_eb = [
-        eventbridge("Purchase Agreement Created", "A", account=SRC, offer=PUBLIC_OFFER, proposer=SELLER, time=at(0)),
-        eventbridge("Purchase Agreement Created", "B", account=DST, time=at(55)),
-        eventbridge("Purchase Agreement Amended", "B", event_id="amend-1", offer="offer-x", time=at(70)),
-        eventbridge("Purchase Agreement Amended", "B", event_id="amend-2", offer="offer-y", time=at(80)),
-        eventbridge("Purchase Agreement Ended", "A", account=SRC, status="CANCELLED", time=at(90)),
-        eventbridge("Purchase Agreement Created", "C", account=DST, intent="REPLACE", previous="B", time=at(100)),
-        eventbridge("Purchase Agreement Ended", "B", account=DST, status="REPLACED", time=at(100)),
-        eventbridge("Purchase Agreement Created", "D", account=DST, intent="RENEW", previous="C", time=at(200)),
-        eventbridge("Purchase Agreement Ended", "C", account=DST, status="RENEWED", time=at(200)),
-        license_event("Updated", license_arn("B"), event_id="lic-upd-B", time=at(56), drop_prefix=True),
-        license_event("Deprovisioned", license_arn("A"), event_id="lic-dep-A", time=at(95)),
-        license_event("Deprovisioned", license_arn("A"), event_id="lic-dep-A2", time=at(93)),
-    ]
-    raw_sns = [
-        sns_envelope("subscribe-success", "cust-A", message_id="sns-1", time=at(0)),
-        sns_envelope("unsubscribe-pending", "cust-A", message_id="sns-2", time=at(85)),
-        sns_envelope("unsubscribe-success", "cust-A", message_id="sns-3", time=at(91)),
-        sns_envelope("entitlement-updated", "cust-A", message_id="sns-4", time=at(10)),
-    ]
     out: list[MarketplaceEvent] = []
-    for raw in raw_eb:
+    for raw in RAW_EVENTBRIDGE:
         ev = parse_eventbridge(raw)
         assert ev is not None
         out.append(ev)
-    for raw in raw_sns:
+    for raw in RAW_SNS:
         ev = parse_sns_message(raw)
         assert ev is not None
         out.append(ev)

@@ -27,3 +27,16 @@ def test_migrations_match_models(database_url: str) -> None:
         assert schema_differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_drift_check_notices_a_difference(database_url: str) -> None:
+    """The autogenerate check is not vacuous: a schema that differs from the models is reported."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP INDEX ix_inbox_events_status")
+        diffs = schema_differences(engine)
+        assert any(d[0] == "add_index" and d[1].name == "ix_inbox_events_status" for d in diffs)
+    finally:
+        engine.dispose()

@@ -14,7 +14,7 @@ from mplink.domain.errors import AgreementNotActive, InvalidTransition, InvalidV
 from mplink.domain.event_parsing import parse_eventbridge, parse_sns_message
 from mplink.domain.ledger import Ledger
 from mplink.domain.subscription import SubscriptionType, subscription_view
-from mplink.domain.tenant import Role
+from mplink.domain.tenant import Role, Tenant
 from mplink.domain.usage import (
     MAX_BATCH,
     RecordStatus,
@@ -55,7 +55,7 @@ def apply(ledger: Ledger, raw: dict) -> None:  # type: ignore[type-arg]
     ledger.apply(event)
 
 
-def paying_from_src() -> tuple[Ledger, object]:
+def paying_from_src() -> tuple[Ledger, Tenant]:
     ledger = Ledger()
     t = tenant()
     registered(ledger, "agmt-src", SRC)
@@ -67,7 +67,7 @@ def paying_from_src() -> tuple[Ledger, object]:
 # -- R1 ----------------------------------------------------------------------------------------------
 class TestR1OneTenantPerAgreement:
     def test_linking_to_another_tenant_moves_the_agreement(self) -> None:
-        ledger, t1 = paying_from_src()
+        ledger, _t1 = paying_from_src()
         t2 = tenant("t2", user="u2")
         ledger.link(t2, "u2", "agmt-src", at(10))
         assert ledger.open_link_of_agreement("agmt-src").tenant_id == "t2"  # type: ignore[union-attr]
@@ -108,7 +108,7 @@ class TestR1OneTenantPerAgreement:
 
     def test_linking_the_same_agreement_again_changes_nothing(self) -> None:
         ledger, t = paying_from_src()
-        result = ledger.link(t, "u1", "agmt-src", at(30))  # type: ignore[arg-type]
+        result = ledger.link(t, "u1", "agmt-src", at(30))
         assert result.unchanged and len(ledger.links) == 1 and ledger.changes == []
 
 
@@ -117,7 +117,7 @@ class TestR2BillingAccountChange:
     def test_linking_a_new_agreement_ends_the_old_link_at_that_instant(self) -> None:
         ledger, t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
-        result = ledger.link(t, "u1", "agmt-dst", at(60))  # type: ignore[arg-type]
+        result = ledger.link(t, "u1", "agmt-dst", at(60))
         assert result.previous_link is not None and result.previous_link.ends_at == at(60)
         assert result.previous_link.end_reason == LinkEnd.CHANGED.value
         assert result.link.starts_at == at(60) and result.link.is_open
@@ -129,7 +129,7 @@ class TestR2BillingAccountChange:
     def test_page_shows_cancel_step_until_source_ends(self) -> None:
         ledger, t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
-        ledger.link(t, "u1", "agmt-dst", at(60))  # type: ignore[arg-type]
+        ledger.link(t, "u1", "agmt-dst", at(60))
         view = subscription_view("t1", ledger, CATALOG)
         assert view.type is SubscriptionType.AWS_MARKETPLACE and view.aws_account_id == DST
         assert [(p.aws_account_id, p.agreement_id) for p in view.pending_cancellations] == [(SRC, "agmt-src")]
@@ -143,7 +143,7 @@ class TestR2BillingAccountChange:
     def test_account_change_lifecycle_refuses_skipping_back(self) -> None:
         ledger, t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
-        change = ledger.link(t, "u1", "agmt-dst", at(60)).change  # type: ignore[arg-type]
+        change = ledger.link(t, "u1", "agmt-dst", at(60)).change
         assert change is not None
         change.advance(ChangeState.VERIFIED, at(61))
         change.advance(ChangeState.SOURCE_CANCEL_PENDING, at(62))
@@ -158,10 +158,10 @@ class TestR2BillingAccountChange:
 
     def test_started_change_is_continued_by_the_link(self) -> None:
         ledger, t = paying_from_src()
-        started = ledger.start_change(t, "u1", at(30))  # type: ignore[arg-type]
+        started = ledger.start_change(t, "u1", at(30))
         assert started.state is ChangeState.STARTED and started.from_agreement_id == "agmt-src"
         registered(ledger, "agmt-dst", DST)
-        result = ledger.link(t, "u1", "agmt-dst", at(60))  # type: ignore[arg-type]
+        result = ledger.link(t, "u1", "agmt-dst", at(60))
         assert result.change is started and started.state is ChangeState.DESTINATION_LINKED
         assert len(ledger.changes) == 1
 
@@ -176,7 +176,7 @@ class TestR3EndingNeverRevokesWrongly:
     def test_superseded_agreement_ending_keeps_the_tenant(self) -> None:
         ledger, t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
-        ledger.link(t, "u1", "agmt-dst", at(60))  # type: ignore[arg-type]
+        ledger.link(t, "u1", "agmt-dst", at(60))
         apply(ledger, eventbridge("Purchase Agreement Ended", "agmt-src", account=SRC, status="CANCELLED", time=at(61)))
         assert subscription_view("t1", ledger, CATALOG).type is SubscriptionType.AWS_MARKETPLACE
 
@@ -200,7 +200,7 @@ class TestR3EndingNeverRevokesWrongly:
         apply(ledger, eventbridge("Purchase Agreement Ended", "agmt-src", account=SRC, status="CANCELLED", time=at(30)))
         assert subscription_view("t1", ledger, CATALOG).type is SubscriptionType.EXPIRED
         registered(ledger, "agmt-dst", DST)
-        result = ledger.link(t, "u1", "agmt-dst", at(60))  # type: ignore[arg-type]
+        result = ledger.link(t, "u1", "agmt-dst", at(60))
         view = subscription_view("t1", ledger, CATALOG)
         assert view.type is SubscriptionType.AWS_MARKETPLACE and all(s.registered for s in view.services)
         assert view.pending_cancellations == ()
@@ -221,13 +221,19 @@ class TestR4OfferSwitch:
         ledger = Ledger()
         t = tenant()
         registered(ledger, "agmt-pub", DST)
-        apply(ledger, eventbridge("Purchase Agreement Created", "agmt-pub", offer=PUBLIC_OFFER, proposer=SELLER, time=at(0)))
+        apply(
+            ledger,
+            eventbridge("Purchase Agreement Created", "agmt-pub", offer=PUBLIC_OFFER, proposer=SELLER, time=at(0)),
+        )
         ledger.link(t, "u1", "agmt-pub", at(1))
         apply(
             ledger,
             eventbridge("Purchase Agreement Created", "agmt-priv", intent="REPLACE", previous="agmt-pub", time=at(30)),
         )
-        apply(ledger, eventbridge("Purchase Agreement Ended", "agmt-pub", status="REPLACED", offer=PUBLIC_OFFER, time=at(30)))
+        apply(
+            ledger,
+            eventbridge("Purchase Agreement Ended", "agmt-pub", status="REPLACED", offer=PUBLIC_OFFER, time=at(30)),
+        )
         view = subscription_view("t1", ledger, CATALOG)
         assert view.agreement_id == "agmt-priv" and view.type is SubscriptionType.AWS_MARKETPLACE
         assert view.offer is not None and view.offer.private and view.offer.proposer_account_id == "888888888888"
@@ -251,7 +257,7 @@ class TestR5UsageRouting:
     def test_usage_goes_to_the_agreement_linked_at_its_timestamp(self) -> None:
         ledger, t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
-        ledger.link(t, "u1", "agmt-dst", at(30))  # type: ignore[arg-type]
+        ledger.link(t, "u1", "agmt-dst", at(30))
         dim = "workload_security_hours"
         before = route_usage(UsageEvent("t1", dim, 3, at(29), "k1"), ledger, DIMS)
         after = route_usage(UsageEvent("t1", dim, 4, at(30), "k2"), ledger, DIMS)
@@ -282,7 +288,7 @@ class TestR6FinalMetering:
         return records_for_hour(hour_of(at(hour_minutes)), agreements, sorted(DIMS), {}, new_id)
 
     def test_ended_agreement_is_flushed_first(self) -> None:
-        ledger, t = paying_from_src()
+        ledger, _t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
         apply(ledger, eventbridge("Purchase Agreement Created", "agmt-dst", time=at(0)))
         records = self._records(ledger, 0)
@@ -320,9 +326,11 @@ class TestR7ZeroRecords:
     def test_every_active_agreement_gets_every_dimension_each_hour(self) -> None:
         ledger, t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
-        ledger.link(t, "u1", "agmt-dst", at(30))  # type: ignore[arg-type]
+        ledger.link(t, "u1", "agmt-dst", at(30))
         usage = route_usage(UsageEvent("t1", "conformity_accounts", 5, at(40), "k"), ledger, DIMS)
-        records = records_for_hour(hour_of(at(0)), ledger.agreements.values(), sorted(DIMS), totals_by_hour([usage]), new_id)
+        records = records_for_hour(
+            hour_of(at(0)), ledger.agreements.values(), sorted(DIMS), totals_by_hour([usage]), new_id
+        )
         assert len(records) == 2 * len(DIMS)
         by_key = {(r.agreement_id, r.dimension): r.quantity for r in records}
         assert by_key[("agmt-dst", "conformity_accounts")] == 5

@@ -17,7 +17,12 @@ def record_registration(uow: UnitOfWork, registration: Registration, free_trial:
     with uow:
         catalog = uow.catalog.get()
         product = catalog.product(registration.product_code) if catalog else None
-        ledger = uow.ledger.load(agreement_ids=[registration.agreement_id])
+        # facts that arrived before the registration are kept by LicenseArn and CustomerIdentifier
+        ledger = uow.ledger.load(
+            agreement_ids=[registration.agreement_id],
+            license_arns=[registration.license_arn or ""],
+            legacy_keys=[(registration.product_code, registration.customer_identifier or "")],
+        )
         ledger.record_registration(
             agreement_id=registration.agreement_id,
             aws_account_id=registration.aws_account_id,
