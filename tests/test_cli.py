@@ -116,3 +116,20 @@ def test_bad_database_url_is_one_line() -> None:
 @pytest.mark.parametrize("args", [["frobnicate"], ["tenant", "create"], ["db", "upgrade", "--nope"]])
 def test_usage_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
     assert_usage_error(run(f"sqlite:///{tmp_path}/x.db", *args), "")
+
+
+def test_demo_plays_the_account_change(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*MPLINK, "demo", "--database", str(tmp_path / "demo.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "1111-1111-1111" in out and "2222-2222-2222" in out
+    before, after = out.split("Step 2 done")
+    assert "Cancel the subscription in AWS account 1111-1111-1111" in before
+    assert "Cancel the subscription" not in after and "登録済み" in after and "未登録" not in after
+    assert "delivered again: duplicate" in before

@@ -155,3 +155,19 @@ def tenant_show(
     for p in sub.pending_cancellations:
         acct = format_account_id(p.aws_account_id) if p.aws_account_id else "?"
         console.print(f"[yellow]cancel the subscription left in AWS account {acct} (agreement {p.agreement_id})[/]")
+
+
+def demo(
+    database: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated each run).")] = Path(
+        "mplink-demo.db"
+    ),
+) -> None:
+    """Play the seed's account change (1111-1111-1111 -> 2222-2222-2222) through the real store."""
+    from mplink.demo import DEMO_EMAIL, DEMO_PASSWORD, run_demo
+
+    with friendly_errors():
+        tenant_id = run_demo(database, console)
+    console.print(
+        f"\nLook around: MPLINK_DATABASE_URL=sqlite:///{database} mplink tenant show {tenant_id}\n"
+        f"Login for later steps: {DEMO_EMAIL} / {DEMO_PASSWORD}"
+    )
