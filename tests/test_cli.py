@@ -104,6 +104,9 @@ def test_admin_commands_end_to_end(database_url: str, tmp_path: Path) -> None:
     )
     assert_usage_error(run(db, "tenants", "list", "--limit", "0"), "limit")
     assert len(ok_json(db, "tenants", "list")) == 2
+    assert ok_json(db, "events", "list") == []
+    assert ok_json(db, "events", "replay")["replayed"] == 0
+    assert_usage_error(run(db, "events", "list", "--status", "bogus"), "unknown status")
     # the catalog that was loaded before the bad file is still there, whole
     assert ok_json(db, "tenant", "show", created["id"])["subscription"]["type"] == "none"
 

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from mplink import __version__
-from mplink.cli.admin import catalog_app, db_app, demo, tenant_app, tenants_app
+from mplink.cli.admin import catalog_app, db_app, demo, events_app, tenant_app, tenants_app
 from mplink.cli.common import err_console
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(events_app, name="events")
 app.command("demo")(demo)
 
 

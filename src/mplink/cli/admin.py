@@ -10,7 +10,7 @@ from rich.table import Table
 
 from mplink.adapters.catalog_file import load_catalog as read_catalog_file
 from mplink.adapters.store.migrate import current_revision, head_revision, upgrade
-from mplink.cli.common import JsonOption, console, friendly_errors, open_store, print_json, settings
+from mplink.cli.common import JsonOption, console, fail, friendly_errors, open_store, print_json, settings
 from mplink.domain.ids import format_account_id
 from mplink.services import catalog as catalog_service
 from mplink.services import tenants as tenant_service
@@ -171,3 +171,69 @@ def demo(
         f"\nLook around: MPLINK_DATABASE_URL=sqlite:///{database} mplink tenant show {tenant_id}\n"
         f"Login for later steps: {DEMO_EMAIL} / {DEMO_PASSWORD}"
     )
+
+
+events_app = typer.Typer(help="The marketplace event inbox.", no_args_is_help=True)
+
+
+@events_app.command("list")
+def events_list(
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only these statuses: pending, processed, ignored, failed.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+    as_json: bool = JsonOption,
+) -> None:
+    """List stored events, oldest first, with their processing status and last error."""
+    allowed = {"pending", "processed", "ignored", "failed"}
+    wanted = status or []
+    unknown = sorted(set(wanted) - allowed)
+    if unknown:
+        fail(f"unknown status {unknown[0]!r}: use one of {', '.join(sorted(allowed))}")
+    with open_store() as store, friendly_errors(), store.uow() as uow:
+        entries = uow.inbox.entries(wanted, limit)
+    if as_json:
+        print_json([{k: v for k, v in e.__dict__.items() if k != "payload"} for e in entries])
+        return
+    table = Table("key", "kind", "status", "attempts", "received", "last error")
+    for e in entries:
+        table.add_row(
+            e.dedup_key,
+            e.kind,
+            e.status,
+            str(e.attempts),
+            e.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.last_error or "",
+        )
+    console.print(table)
+
+
+@events_app.command("replay")
+def events_replay(
+    limit: Annotated[int, typer.Option(min=1, max=100000, help="Replay at most this many.")] = 1000,
+    as_json: bool = JsonOption,
+) -> None:
+    """Process again every stored event that failed or was never processed."""
+    from mplink.services.events import replay_failed
+
+    with open_store() as store, friendly_errors():
+        receipts = replay_failed(store.uow, limit)
+    counts: dict[str, int] = {}
+    for r in receipts:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    if as_json:
+        print_json(
+            {
+                "replayed": len(receipts),
+                "by_status": counts,
+                "failed": [{"key": r.dedup_key, "error": r.error} for r in receipts if r.status == "failed"],
+            }
+        )
+        return
+    console.print(
+        f"Replayed {len(receipts)} events: "
+        + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to do")
+    )
+    for r in receipts:
+        if r.status == "failed":
+            console.print(f"  [red]failed[/] {r.dedup_key}: {r.error}")
