@@ -181,7 +181,7 @@ class Ledger:
         link = self._follow_successors(link)
         return LinkResult(link=link, previous_link=current, change=change)
 
-    def _change_for(self, tenant_id: str, from_agreement_id: str, at: datetime) -> AccountChange:
+    def _change_for(self, tenant_id: str, from_agreement_id: str | None, at: datetime) -> AccountChange:
         """The tenant's change that was started but not yet linked (e.g. by ``mplink move``), or a new one."""
         change = self.started_change_of_tenant(tenant_id)
         if change is not None:
@@ -203,20 +203,7 @@ class Ledger:
         """Record that someone began moving the tenant's billing (before the destination is subscribed)."""
         tenant.require_billing_role(user_id)
         current = self.open_link_of_tenant(tenant.id)
-        existing = self.started_change_of_tenant(tenant.id)
-        if existing is not None:
-            return existing
-        change = AccountChange(
-            id=new_id(),
-            tenant_id=tenant.id,
-            from_agreement_id=current.agreement_id if current else None,
-            to_agreement_id=None,
-            state=ChangeState.STARTED,
-            started_at=at,
-            updated_at=at,
-        )
-        self._add(change)
-        return change
+        return self._change_for(tenant.id, current.agreement_id if current else None, at)
 
     # -- R2-R4, R8: marketplace events ------------------------------------------------------------------
     def apply(self, event: MarketplaceEvent) -> None:
