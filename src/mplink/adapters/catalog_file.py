@@ -46,6 +46,9 @@ class OfferIn(_Model):
     proposer_account_id: AccountId
     resale_authorization_id: str | None = None
     buyer_account_ids: list[AccountId] = []
+    proposer_name: str | None = Field(default=None, min_length=1, max_length=255)
+    prices: dict[str, Annotated[str, Field(pattern=r"^\d{1,10}(\.\d{1,8})?$")]] = {}
+    api_cancellable: bool = True
 
     @model_validator(mode="after")
     def _private_offer(self) -> OfferIn:
@@ -63,12 +66,18 @@ class ProductIn(_Model):
     fulfillment_url: str = Field(pattern=r"^https?://\S+$")
     services: list[ServiceIn] = Field(min_length=1)
     offers: list[OfferIn] = Field(min_length=1)
+    legacy: bool = False
 
     @model_validator(mode="after")
     def _unique(self) -> ProductIn:
         _no_duplicates("services", [s.name for s in self.services])
-        _no_duplicates("dimension keys", [d.key for s in self.services for d in s.dimensions])
+        keys = [d.key for s in self.services for d in s.dimensions]
+        _no_duplicates("dimension keys", keys)
         _no_duplicates("offer ids", [o.offer_id for o in self.offers])
+        for o in self.offers:
+            unknown = sorted(set(o.prices) - set(keys))
+            if unknown:
+                raise ValueError(f"offer {o.offer_id!r} prices unknown dimension {unknown[0]!r}")
         return self
 
 
@@ -79,6 +88,7 @@ class BuyerAccountIn(_Model):
 
 class CatalogIn(_Model):
     seller_account_id: AccountId
+    seller_name: str = Field(default="Seller", min_length=1, max_length=255)
     products: list[ProductIn] = Field(min_length=1)
     buyer_accounts: list[BuyerAccountIn] = []
 
@@ -154,13 +164,18 @@ def to_domain(model: CatalogIn) -> Catalog:
                         proposer_account_id=o.proposer_account_id,
                         resale_authorization_id=o.resale_authorization_id,
                         buyer_account_ids=tuple(o.buyer_account_ids),
+                        proposer_name=o.proposer_name,
+                        prices=tuple(sorted(o.prices.items())),
+                        api_cancellable=o.api_cancellable,
                     )
                     for o in p.offers
                 ),
+                legacy=p.legacy,
             )
             for p in model.products
         ),
         buyer_accounts=tuple(BuyerAccount(b.account_id, b.name) for b in model.buyer_accounts),
+        seller_name=model.seller_name,
     )
 
 

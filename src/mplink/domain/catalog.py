@@ -27,6 +27,15 @@ class Offer:
     resale_authorization_id: str | None = None
     #: private offers are visible only to these buyer accounts; empty for public offers
     buyer_account_ids: tuple[str, ...] = ()
+    #: who the buyer sees as seller of record (the reseller for a channel-partner offer)
+    proposer_name: str | None = None
+    #: price per unit of each dimension, as decimal strings (dimension key -> price)
+    prices: tuple[tuple[str, str], ...] = ()
+    #: False when AWS refuses CancelAgreement for it (the buyer must cancel in the console)
+    api_cancellable: bool = True
+
+    def price_of(self, dimension_key: str) -> str:
+        return dict(self.prices).get(dimension_key, "0.00")
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,8 @@ class Product:
     fulfillment_url: str
     services: tuple[Service, ...]
     offers: tuple[Offer, ...]
+    #: legacy products identify buyers by CustomerIdentifier (and get SNS messages)
+    legacy: bool = False
 
     def dimension_keys(self) -> frozenset[str]:
         return frozenset(d.key for s in self.services for d in s.dimensions)
@@ -56,6 +67,7 @@ class Catalog:
     seller_account_id: str
     products: tuple[Product, ...]
     buyer_accounts: tuple[BuyerAccount, ...] = field(default_factory=tuple)
+    seller_name: str = "Seller"
 
     def product(self, product_id_or_code: str) -> Product | None:
         return next((p for p in self.products if product_id_or_code in (p.product_id, p.product_code)), None)

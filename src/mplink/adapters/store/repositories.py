@@ -61,7 +61,13 @@ class CatalogRepository:
         s = self.session
         for table in (t.offers, t.dimensions, t.services, t.products, t.buyer_accounts, t.catalog_meta):
             s.execute(delete(table))
-        s.execute(insert(t.catalog_meta), [{"key": "seller_account_id", "value": catalog.seller_account_id}])
+        s.execute(
+            insert(t.catalog_meta),
+            [
+                {"key": "seller_account_id", "value": catalog.seller_account_id},
+                {"key": "seller_name", "value": catalog.seller_name},
+            ],
+        )
         for pi, p in enumerate(catalog.products):
             s.execute(
                 insert(t.products),
@@ -72,6 +78,7 @@ class CatalogRepository:
                         "title": p.title,
                         "fulfillment_url": p.fulfillment_url,
                         "position": pi,
+                        "legacy": p.legacy,
                     }
                 ],
             )
@@ -102,6 +109,9 @@ class CatalogRepository:
                         "resale_authorization_id": o.resale_authorization_id,
                         "buyer_account_ids": list(o.buyer_account_ids),
                         "position": i,
+                        "proposer_name": o.proposer_name,
+                        "prices": dict(o.prices),
+                        "api_cancellable": o.api_cancellable,
                     }
                     for i, o in enumerate(p.offers)
                 ],
@@ -114,7 +124,8 @@ class CatalogRepository:
 
     def get(self) -> Catalog | None:
         s = self.session
-        seller = s.execute(select(t.catalog_meta.c.value).where(t.catalog_meta.c.key == "seller_account_id")).scalar()
+        meta = {k: v for k, v in s.execute(select(t.catalog_meta.c.key, t.catalog_meta.c.value))}
+        seller = meta.get("seller_account_id")
         if seller is None:
             return None
         services: dict[str, list[tuple[str, list[Dimension]]]] = {}
@@ -134,6 +145,9 @@ class CatalogRepository:
                     row.proposer_account_id,
                     row.resale_authorization_id,
                     tuple(row.buyer_account_ids),
+                    row.proposer_name,
+                    tuple(sorted(row.prices.items())),
+                    row.api_cancellable,
                 )
             )
         products = tuple(
@@ -144,6 +158,7 @@ class CatalogRepository:
                 row.fulfillment_url,
                 tuple(Service(n, tuple(d)) for n, d in services.get(row.product_id, [])),
                 tuple(offers.get(row.product_id, [])),
+                row.legacy,
             )
             for row in s.execute(select(t.products).order_by(t.products.c.position))
         )
@@ -151,7 +166,7 @@ class CatalogRepository:
             BuyerAccount(r.account_id, r.name)
             for r in s.execute(select(t.buyer_accounts).order_by(t.buyer_accounts.c.account_id))
         )
-        return Catalog(seller, products, buyers)
+        return Catalog(seller, products, buyers, meta.get("seller_name", "Seller"))
 
 
 class LedgerRepository:

@@ -19,7 +19,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 
@@ -90,6 +92,7 @@ products = Table(
     Column("title", String(255), nullable=False),
     Column("fulfillment_url", String(2048), nullable=False),
     Column("position", Integer, nullable=False),
+    Column("legacy", Boolean, nullable=False, server_default=false()),
 )
 
 services = Table(
@@ -122,6 +125,9 @@ offers = Table(
     Column("resale_authorization_id", String(255)),
     Column("buyer_account_ids", JSON, nullable=False),
     Column("position", Integer, nullable=False),
+    Column("proposer_name", String(255)),
+    Column("prices", JSON, nullable=False, server_default="{}"),
+    Column("api_cancellable", Boolean, nullable=False, server_default=true()),
 )
 
 buyer_accounts = Table(
