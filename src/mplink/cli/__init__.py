@@ -9,6 +9,7 @@ import typer
 from mplink import __version__
 from mplink.cli.admin import catalog_app, db_app, demo, events_app, tenant_app, tenants_app
 from mplink.cli.common import err_console
+from mplink.cli.sandbox import sandbox
 
 app = typer.Typer(
     name="mplink",
@@ -23,6 +24,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(events_app, name="events")
 app.command("demo")(demo)
+app.command("sandbox")(sandbox)
 
 
 def _version(value: bool) -> None:

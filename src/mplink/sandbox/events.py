@@ -1,0 +1,154 @@
+"""Deliver the sandbox's EventBridge events to the seller: an HTTP endpoint (an API destination, with
+the secret header) and/or an SQS queue (an EventBridge rule target), at least once, retrying failures."""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import httpx
+
+from mplink.sandbox.marketplace import Marketplace
+
+SECRET_HEADER = "X-Mplink-Secret"
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    raise TypeError(type(value).__name__)
+
+
+class EventDispatcher:
+    def __init__(
+        self,
+        market: Marketplace,
+        endpoint: str | None = None,
+        secret: str | None = None,
+        queue_url: str | None = None,
+    ) -> None:
+        self.market = market
+        self.endpoint = endpoint
+        self.secret = secret
+        self.queue_url = queue_url
+        self.log: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="sandbox-events", daemon=True)
+        self._sqs: Any = None
+        self._rng = random.Random()
+        market.on_event(self.publish)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
+        """Called by the marketplace under its lock: build the event and queue it for delivery."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": "aws.agreement-marketplace",
+            "account": self.market.catalog.seller_account_id,
+            "time": self.market.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1",
+            "resources": resources,
+            "detail": detail,
+        }
+        event = json.loads(json.dumps(event, default=_iso))
+        entry = {"event": event, "delivered_to": [], "attempts": 0, "error": None}
+        self.log.append(entry)
+        self._queue.put(entry)
+        if self._chance(self.market.faults.duplicate_event_pct):
+            self._queue.put(entry)  # at least once: the same event (same id) again
+
+    def _chance(self, pct: float) -> bool:
+        return pct > 0 and self._rng.random() * 100 < pct
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        while True:
+            entry = self._queue.get()
+            if entry is None:
+                return
+            batch = [entry]
+            if self.market.faults.shuffle_events:
+                time.sleep(0.3)  # gather what else arrives, then deliver in a random order
+                while not self._queue.empty():
+                    more = self._queue.get()
+                    if more is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(more)
+                self._rng.shuffle(batch)
+            for item in batch:
+                self._deliver(item)
+
+    def _deliver(self, entry: dict[str, Any]) -> None:
+        body = json.dumps(entry["event"])
+        for target, send in (("http", self._send_http), ("sqs", self._send_sqs)):
+            for delay in (0.0, *RETRY_DELAYS):
+                if delay:
+                    time.sleep(delay)
+                entry["attempts"] += 1
+                try:
+                    if send(body):
+                        entry["delivered_to"].append(target)
+                    entry["error"] = None
+                    break
+                except PermanentError as exc:
+                    entry["error"] = f"{target}: {exc}"
+                    break
+                except Exception as exc:  # keep trying; the log shows the last error
+                    entry["error"] = f"{target}: {type(exc).__name__}: {exc}"
+
+    def _send_http(self, body: str) -> bool:
+        if not self.endpoint:
+            return False
+        headers = {"Content-Type": "application/json"}
+        if self.secret:
+            headers[SECRET_HEADER] = self.secret
+        response = httpx.post(self.endpoint, content=body, headers=headers, timeout=10)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            # a 4xx will not get better by retrying (wrong secret, rejected event): record it
+            raise PermanentError(f"HTTP {response.status_code}: {response.text[:200]}")
+        return True
+
+    def _send_sqs(self, body: str) -> bool:
+        if not self.queue_url:
+            return False
+        if self._sqs is None:
+            parts = urlsplit(self.queue_url)
+            host = parts.hostname or ""
+            region = host.split(".")[1] if host.startswith("sqs.") else "us-east-1"
+            session = boto3.session.Session()
+            creds = session.get_credentials()
+            kwargs: dict[str, Any] = {"region_name": region}
+            if not host.endswith("amazonaws.com"):
+                kwargs["endpoint_url"] = f"{parts.scheme}://{parts.netloc}"
+            if creds is None:
+                kwargs.update(aws_access_key_id="AKIA000000000000", aws_secret_access_key="sandbox")
+            self._sqs = session.client("sqs", **kwargs)
+        self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+        return True
+
+
+class PermanentError(RuntimeError):
+    pass

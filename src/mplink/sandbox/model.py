@@ -1,0 +1,64 @@
+"""What the sandbox remembers: agreements, agreement requests, registration tokens, metering records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class SbAgreement:
+    agreement_id: str
+    account_id: str
+    product_id: str
+    offer_id: str
+    proposer_account_id: str
+    intent: str
+    status: str
+    acceptance_time: datetime
+    start_time: datetime
+    license_arn: str
+    request_id: str
+    provisioned_at: datetime
+    end_time: datetime | None = None
+    previous_agreement_id: str | None = None
+    customer_identifier: str | None = None
+    license_updated_sent: bool = False
+    deprovisioned: bool = False
+    api_cancellable: bool = True
+    updated_at: datetime | None = None
+
+
+@dataclass
+class SbRequest:
+    request_id: str
+    account_id: str
+    offer_id: str
+    intent: str
+    term_ids: list[str]
+    created_at: datetime
+    client_token: str | None = None
+    source_agreement_id: str | None = None
+    agreement_id: str | None = None
+
+
+@dataclass
+class SbToken:
+    token: str
+    agreement_id: str
+    expires_at: datetime
+    origin: str  # "console" (4 hours) or "api" (GetAgreementEntitlements, 30 minutes)
+
+
+@dataclass
+class SbMeterRecord:
+    metering_record_id: str
+    product_code: str
+    account_id: str
+    license_arn: str
+    dimension: str
+    hour: datetime
+    timestamp: datetime
+    quantity: str  # decimal text: Quantity or QuantityAsDecimal as sent
+    received_at: datetime
+    allocations: list[dict[str, object]] = field(default_factory=list)
