@@ -79,12 +79,14 @@ class EventDispatcher:
         return pct > 0 and self._rng.random() * 100 < pct
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Events queued or being delivered right now."""
+        return self._queue.unfinished_tasks
 
     def _run(self) -> None:
         while True:
             entry = self._queue.get()
             if entry is None:
+                self._queue.task_done()
                 return
             batch = [entry]
             if self.market.faults.shuffle_events:
@@ -92,34 +94,42 @@ class EventDispatcher:
                 while not self._queue.empty():
                     more = self._queue.get()
                     if more is None:
+                        self._queue.task_done()
                         self._queue.put(None)
                         break
                     batch.append(more)
                 self._rng.shuffle(batch)
             for item in batch:
                 self._deliver(item)
+                self._queue.task_done()
 
     def _deliver(self, entry: dict[str, Any]) -> None:
         body = json.dumps(entry["event"])
-        for target, send in (("http", self._send_http), ("sqs", self._send_sqs)):
+        targets = [
+            (name, send)
+            for name, send, url in (("http", self._send_http, self.endpoint), ("sqs", self._send_sqs, self.queue_url))
+            if url
+        ]
+        errors: list[str] = []
+        for target, send in targets:
             for delay in (0.0, *RETRY_DELAYS):
                 if delay:
                     time.sleep(delay)
                 entry["attempts"] += 1
                 try:
-                    if send(body):
-                        entry["delivered_to"].append(target)
-                    entry["error"] = None
+                    send(body)
+                    entry["delivered_to"].append(target)
                     break
                 except PermanentError as exc:
-                    entry["error"] = f"{target}: {exc}"
+                    errors.append(f"{target}: {exc}")
                     break
-                except Exception as exc:  # keep trying; the log shows the last error
-                    entry["error"] = f"{target}: {type(exc).__name__}: {exc}"
+                except Exception as exc:  # keep trying; the log shows the error if all tries fail
+                    if delay == RETRY_DELAYS[-1]:
+                        errors.append(f"{target}: {type(exc).__name__}: {exc}")
+        entry["error"] = "; ".join(errors) or None
 
-    def _send_http(self, body: str) -> bool:
-        if not self.endpoint:
-            return False
+    def _send_http(self, body: str) -> None:
+        assert self.endpoint
         headers = {"Content-Type": "application/json"}
         if self.secret:
             headers[SECRET_HEADER] = self.secret
@@ -129,11 +139,9 @@ class EventDispatcher:
         if response.status_code >= 400:
             # a 4xx will not get better by retrying (wrong secret, rejected event): record it
             raise PermanentError(f"HTTP {response.status_code}: {response.text[:200]}")
-        return True
 
-    def _send_sqs(self, body: str) -> bool:
-        if not self.queue_url:
-            return False
+    def _send_sqs(self, body: str) -> None:
+        assert self.queue_url
         if self._sqs is None:
             parts = urlsplit(self.queue_url)
             host = parts.hostname or ""
@@ -147,7 +155,6 @@ class EventDispatcher:
                 kwargs.update(aws_access_key_id="AKIA000000000000", aws_secret_access_key="sandbox")
             self._sqs = session.client("sqs", **kwargs)
         self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
-        return True
 
 
 class PermanentError(RuntimeError):
