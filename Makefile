@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 system-deps:
-	@scripts/system-deps.sh
+	@scripts/system-deps.sh chromium fonts-noto-cjk
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) system-deps lint
-	MPLINK_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -v
+	MPLINK_REQUIRE_POSTGRES=1 MPLINK_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -v
 
 bench: $(STAMP) system-deps
 	@$(BIN)/python -m benchmarks

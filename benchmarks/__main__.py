@@ -32,9 +32,14 @@ def emit(name: str, value: float, unit: str) -> None:
 
 
 def rate(fn: Callable[[], int], min_seconds: float = 2.0) -> float:
+    """Units per second of ``fn`` (which returns how many units it did), for at least ``min_seconds``
+    or until it runs out of work (StopIteration)."""
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < min_seconds:
-        done += fn()
+        try:
+            done += fn()
+        except StopIteration:
+            break
     return done / (time.perf_counter() - start)
 
 
@@ -68,7 +73,55 @@ def bench_intake(name: str, url: str) -> None:
     store.dispose()
 
 
+def bench_sandbox_metering() -> None:
+    """BatchMeterUsage records/s through boto3 against the sandbox on 127.0.0.1, throttle off."""
+    from datetime import timedelta
+
+    import boto3
+
+    from mplink.sandbox.marketplace import SandboxSettings
+    from mplink.sandbox.server import build_sandbox
+    from tests.servers import serve_app
+
+    catalog = load_catalog()
+    product = catalog.products[0]
+    public = next(o for o in product.offers if not o.private)
+    dims = sorted(product.dimension_keys())
+    with tempfile.TemporaryDirectory() as tmp:
+        box = build_sandbox(catalog, f"{tmp}/sb.db", SandboxSettings(throttle_rps=0, provisioning_delay=timedelta(0)))
+        try:
+            box.market.advance_clock(24 * 3600)  # a day of history to meter
+            start = box.market.now() - timedelta(hours=23)
+            licenses = []
+            for i in range(150):
+                a = box.market.subscribe(f"{100000000000 + i:012d}", public.offer_id)
+                a.start_time = start - timedelta(hours=1)
+                licenses.append((a.account_id, a.license_arn))
+            records = [
+                {"Timestamp": start + timedelta(hours=h, minutes=5), "Dimension": d, "Quantity": 1,
+                 "CustomerAWSAccountId": acct, "LicenseArn": arn}
+                for acct, arn in licenses for d in dims for h in range(23)
+            ]
+            batches = [records[i : i + 25] for i in range(0, len(records), 25)]
+            with serve_app(box.app) as url:
+                client = boto3.client("meteringmarketplace", endpoint_url=url, region_name="us-east-1",
+                                      aws_access_key_id=f"AKIA{catalog.seller_account_id}",
+                                      aws_secret_access_key="bench")
+                it = iter(batches)
+
+                def once() -> int:
+                    batch = next(it)
+                    result = client.batch_meter_usage(ProductCode=product.product_code, UsageRecords=batch)
+                    assert all(r["Status"] == "Success" for r in result["Results"]), result["Results"][:1]
+                    return len(batch)
+
+                emit("sandbox.batch_meter_usage", rate(once, min_seconds=2.0), "records/s")
+        finally:
+            box.close()
+
+
 def main() -> None:
+    bench_sandbox_metering()
     bench_domain()
     with tempfile.TemporaryDirectory() as tmp:
         bench_intake("store.event_intake.sqlite", f"sqlite:///{tmp}/bench.db")

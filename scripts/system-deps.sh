@@ -6,6 +6,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 for pkg in "$@"; do
   case "$pkg" in
     chromium) command -v chromium >/dev/null || need+=(chromium) ;;
+    # Japanese pages need CJK glyphs in screenshots
+    fonts-noto-cjk) dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk) ;;
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0
