@@ -136,3 +136,38 @@ def test_demo_plays_the_account_change(tmp_path: Path) -> None:
     assert "Cancel the subscription in AWS account 1111-1111-1111" in before
     assert "Cancel the subscription" not in after and "登録済み" in after and "未登録" not in after
     assert "delivered again: duplicate" in before
+
+
+def test_sandbox_command_serves_and_refuses_bad_flags(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from tests.pgserver import free_port
+
+    bad = subprocess.run(
+        [*MPLINK, "sandbox", "--event-endpoint", "ftp://x"], capture_output=True, text=True, timeout=60
+    )
+    assert_usage_error(bad, "--event-endpoint")
+    port = free_port()
+    proc = subprocess.Popen(
+        [*MPLINK, "sandbox", "--port", str(port), "--state", str(tmp_path / "sb.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.2)
+        assert health["status"] == "ok"
+        catalog = httpx.get(f"http://127.0.0.1:{port}/_sandbox/catalog").json()
+        assert catalog["products"][0]["title"] == "Trend Micro Cloud One"
+    finally:
+        proc.terminate()
+        proc.wait(20)
