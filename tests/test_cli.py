@@ -123,7 +123,7 @@ def test_usage_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
 
 def test_demo_plays_the_account_change(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [*MPLINK, "demo", "--database", str(tmp_path / "demo.db")],
+        [*MPLINK, "demo", "--no-serve", "--database", str(tmp_path / "demo.db")],
         capture_output=True,
         text=True,
         timeout=120,

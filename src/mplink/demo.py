@@ -135,3 +135,23 @@ def run_demo(database: Path, console: Console, pause: Callable[[], None] = lambd
         return tenant_id
     finally:
         store.dispose()
+
+
+def serve_demo_sandbox(state: Path, port: int, console: Console) -> None:
+    """The sandbox with the seed's starting point: 1111-1111-1111 already holds the reseller's private offer."""
+    from mplink.sandbox.server import build_sandbox, serve
+
+    if state.exists():
+        state.unlink()
+    catalog = load_catalog()
+    box = build_sandbox(catalog, state)
+    private = next(o for o in catalog.products[0].offers if o.private)
+    box.market.subscribe(SOURCE, private.offer_id)
+    base = f"http://127.0.0.1:{port}"
+    console.print(
+        f"\nAWS Marketplace sandbox: {base}  (boto3 endpoint_url, access key AKIA<account id>)\n"
+        f"Buyer console: {base}/console  -- act as {format_account_id(DESTINATION)} and subscribe to "
+        f"'{private.name}', or as {format_account_id(SOURCE)} to see it as the current subscription.\n"
+        "Press Ctrl-C to stop."
+    )
+    serve(box, "127.0.0.1", port)

@@ -161,8 +161,10 @@ def demo(
     database: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated each run).")] = Path(
         "mplink-demo.db"
     ),
+    serve: Annotated[bool, typer.Option(help="Then run the sandbox and its buyer console until Ctrl-C.")] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the sandbox.")] = 4566,
 ) -> None:
-    """Play the seed's account change (1111-1111-1111 -> 2222-2222-2222) through the real store."""
+    """Play the seed's account change (1111-1111-1111 -> 2222-2222-2222), then run the sandbox."""
     from mplink.demo import DEMO_EMAIL, DEMO_PASSWORD, run_demo
 
     with friendly_errors():
@@ -171,6 +173,11 @@ def demo(
         f"\nLook around: MPLINK_DATABASE_URL=sqlite:///{database} mplink tenant show {tenant_id}\n"
         f"Login for later steps: {DEMO_EMAIL} / {DEMO_PASSWORD}"
     )
+    if not serve:
+        return
+    from mplink.demo import serve_demo_sandbox
+
+    serve_demo_sandbox(database.with_name("mplink-demo-sandbox.db"), port, console)
 
 
 events_app = typer.Typer(help="The marketplace event inbox.", no_args_is_help=True)
