@@ -98,15 +98,26 @@ def bench_sandbox_metering() -> None:
                 a.start_time = start - timedelta(hours=1)
                 licenses.append((a.account_id, a.license_arn))
             records = [
-                {"Timestamp": start + timedelta(hours=h, minutes=5), "Dimension": d, "Quantity": 1,
-                 "CustomerAWSAccountId": acct, "LicenseArn": arn}
-                for acct, arn in licenses for d in dims for h in range(23)
+                {
+                    "Timestamp": start + timedelta(hours=h, minutes=5),
+                    "Dimension": d,
+                    "Quantity": 1,
+                    "CustomerAWSAccountId": acct,
+                    "LicenseArn": arn,
+                }
+                for acct, arn in licenses
+                for d in dims
+                for h in range(23)
             ]
             batches = [records[i : i + 25] for i in range(0, len(records), 25)]
             with serve_app(box.app) as url:
-                client = boto3.client("meteringmarketplace", endpoint_url=url, region_name="us-east-1",
-                                      aws_access_key_id=f"AKIA{catalog.seller_account_id}",
-                                      aws_secret_access_key="bench")
+                client = boto3.client(
+                    "meteringmarketplace",
+                    endpoint_url=url,
+                    region_name="us-east-1",
+                    aws_access_key_id=f"AKIA{catalog.seller_account_id}",
+                    aws_secret_access_key="bench",
+                )
                 it = iter(batches)
 
                 def once() -> int:
