@@ -14,7 +14,7 @@ from datetime import datetime
 from mplink.domain.agreement import Agreement, MarketplaceStatus
 from mplink.domain.billing import AccountChange, BillingLink, ChangeState, LinkEnd
 from mplink.domain.clock import stamp
-from mplink.domain.errors import AgreementNotActive
+from mplink.domain.errors import AgreementNotActive, NotAuthorized
 from mplink.domain.events import (
     AgreementEvent,
     AgreementEventKind,
@@ -24,7 +24,7 @@ from mplink.domain.events import (
     LicenseEventKind,
     MarketplaceEvent,
 )
-from mplink.domain.tenant import Tenant
+from mplink.domain.tenant import BILLING_ROLES, Role, Tenant
 
 _SUCCESSOR_INTENTS = frozenset({"REPLACE", "RENEW"})
 
@@ -150,7 +150,12 @@ class Ledger:
     # -- R1, R2, R4: linking ---------------------------------------------------------------------------
     def link(self, tenant: Tenant, user_id: str, agreement_id: str, at: datetime) -> LinkResult:
         """Link an agreement to a tenant, ending whatever the tenant and the agreement were linked to."""
-        tenant.require_billing_role(user_id)
+        return self.link_as(tenant, tenant.require_billing_role(user_id), agreement_id, at)
+
+    def link_as(self, tenant: Tenant, role: Role, agreement_id: str, at: datetime) -> LinkResult:
+        """Link on behalf of someone acting with ``role`` (a tenant's API key acts as its admin)."""
+        if role not in BILLING_ROLES:
+            raise NotAuthorized(f"role {role.value!r} may not link or change billing")
         agreement = self.agreements.get(agreement_id)
         if agreement is None or agreement.ended:
             raise AgreementNotActive(

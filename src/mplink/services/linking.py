@@ -9,6 +9,7 @@ from mplink.domain.clock import now_utc
 from mplink.domain.errors import NotFound
 from mplink.domain.ledger import LinkResult
 from mplink.domain.subscription import SubscriptionView, subscription_view
+from mplink.domain.tenant import Role
 from mplink.services.unit_of_work import UnitOfWork
 
 
@@ -38,7 +39,12 @@ def record_registration(uow: UnitOfWork, registration: Registration, free_trial:
 
 
 def link_agreement(
-    uow: UnitOfWork, tenant_id: str, user_id: str, agreement_id: str, at: datetime | None = None
+    uow: UnitOfWork,
+    tenant_id: str,
+    user_id: str | None,
+    agreement_id: str,
+    at: datetime | None = None,
+    role: Role | None = None,
 ) -> tuple[LinkResult, SubscriptionView]:
     """R1/R2: link a registered agreement to a tenant; linking while another pays is the billing-account change."""
     with uow:
@@ -49,7 +55,11 @@ def link_agreement(
         if catalog is None:
             raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
         ledger = uow.ledger.load(agreement_ids=[agreement_id], tenant_ids=[tenant_id])
-        result = ledger.link(tenant, user_id, agreement_id, at or now_utc())
+        when = at or now_utc()
+        if user_id is not None:
+            result = ledger.link(tenant, user_id, agreement_id, when)
+        else:
+            result = ledger.link_as(tenant, role or Role.VIEWER, agreement_id, when)
         uow.ledger.save(ledger)
         view = subscription_view(tenant_id, ledger, catalog)
         uow.commit()

@@ -6,7 +6,9 @@ from types import TracebackType
 from typing import Protocol
 
 from mplink.adapters.store.repositories import (
+    AccessRepository,
     CatalogRepository,
+    EntitlementRepository,
     InboxRepository,
     LedgerRepository,
     TenantRepository,
@@ -18,6 +20,8 @@ class UnitOfWork(Protocol):
     catalog: CatalogRepository
     ledger: LedgerRepository
     inbox: InboxRepository
+    access: AccessRepository
+    entitlements: EntitlementRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

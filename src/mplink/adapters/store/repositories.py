@@ -335,3 +335,81 @@ class InboxRepository:
         if wanted:
             stmt = stmt.where(t.inbox_events.c.status.in_(wanted))
         return [InboxEntry(**r._mapping) for r in self.session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class ApiKeyRow:
+    id: str
+    prefix: str
+    key_hash: str
+    tenant_id: str | None
+    scope: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class AccessRepository:
+    """API keys (stored as hashes) and redeemed registration tokens."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_api_key(self, row: ApiKeyRow) -> None:
+        self.session.execute(insert(t.api_keys).values(**row.__dict__))
+
+    def api_key_by_prefix(self, prefix: str) -> ApiKeyRow | None:
+        found = self.session.execute(select(t.api_keys).where(t.api_keys.c.prefix == prefix)).first()
+        return ApiKeyRow(**found._mapping) if found else None
+
+    def api_keys(self, tenant_id: str | None = None) -> list[ApiKeyRow]:
+        stmt = select(t.api_keys).order_by(t.api_keys.c.created_at)
+        if tenant_id is not None:
+            stmt = stmt.where(t.api_keys.c.tenant_id == tenant_id)
+        return [ApiKeyRow(**r._mapping) for r in self.session.execute(stmt)]
+
+    def touch_api_key(self, key_id: str, at: datetime) -> None:
+        self.session.execute(t.api_keys.update().where(t.api_keys.c.id == key_id).values(last_used_at=at))
+
+    def redeemed_token(self, token_hash: str) -> dict[str, object] | None:
+        row = self.session.execute(
+            select(t.registration_tokens).where(t.registration_tokens.c.token_hash == token_hash)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def redeem_token(self, token_hash: str, agreement_id: str, at: datetime) -> None:
+        self.session.execute(
+            insert(t.registration_tokens).values(token_hash=token_hash, agreement_id=agreement_id, redeemed_at=at)
+        )
+
+    def token_linked(self, token_hash: str, tenant_id: str) -> None:
+        self.session.execute(
+            t.registration_tokens.update()
+            .where(t.registration_tokens.c.token_hash == token_hash)
+            .values(linked_tenant_id=tenant_id)
+        )
+
+
+class EntitlementRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def replace(self, agreement_id: str, rows: list[dict[str, object]], at: datetime) -> None:
+        self.session.execute(delete(t.entitlements).where(t.entitlements.c.agreement_id == agreement_id))
+        if rows:
+            self.session.execute(
+                insert(t.entitlements), [{**r, "agreement_id": agreement_id, "fetched_at": at} for r in rows]
+            )
+
+    def of_agreement(self, agreement_id: str) -> list[dict[str, object]]:
+        stmt = (
+            select(t.entitlements)
+            .where(t.entitlements.c.agreement_id == agreement_id)
+            .order_by(t.entitlements.c.dimension)
+        )
+        return [dict(r._mapping) for r in self.session.execute(stmt)]
+
+    def stale_agreements(self, limit: int = 100) -> list[Agreement]:
+        stmt = select(Agreement).where(t.agreements.c.entitlements_stale.is_(True)).limit(limit)
+        return list(self.session.scalars(stmt))

@@ -286,3 +286,41 @@ metering_records = Table(
     Column("detail", Text),
     UniqueConstraint("agreement_id", "dimension", "hour", name="uq_metering_records_hour"),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # the first characters of the key, shown in listings; the key itself is never stored
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True),
+    Column("scope", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+    CheckConstraint(
+        "(scope = 'operator' AND tenant_id IS NULL) OR (scope = 'tenant' AND tenant_id IS NOT NULL)", name="scope"
+    ),
+)
+
+registration_tokens = Table(
+    "registration_tokens",
+    metadata,
+    # sha256 of the token: a token redeemed once is recognised if it is posted again
+    Column("token_hash", String(64), primary_key=True),
+    Column("agreement_id", String(128), ForeignKey("agreements.agreement_id"), nullable=False),
+    Column("redeemed_at", UTCDateTime(), nullable=False),
+    Column("linked_tenant_id", String(36), ForeignKey("tenants.id", ondelete="SET NULL")),
+)
+
+entitlements = Table(
+    "entitlements",
+    metadata,
+    Column("agreement_id", String(128), ForeignKey("agreements.agreement_id"), primary_key=True),
+    Column("dimension", String(255), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("fetched_at", UTCDateTime(), nullable=False),
+)

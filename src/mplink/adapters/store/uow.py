@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from mplink.adapters.store.engine import make_engine
 from mplink.adapters.store.orm import start_mappers
 from mplink.adapters.store.repositories import (
+    AccessRepository,
     CatalogRepository,
+    EntitlementRepository,
     InboxRepository,
     LedgerRepository,
     TenantRepository,
@@ -22,6 +24,8 @@ class SqlUnitOfWork:
     catalog: CatalogRepository
     ledger: LedgerRepository
     inbox: InboxRepository
+    access: AccessRepository
+    entitlements: EntitlementRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -33,6 +37,8 @@ class SqlUnitOfWork:
         self.catalog = CatalogRepository(self.session)
         self.ledger = LedgerRepository(self.session)
         self.inbox = InboxRepository(self.session)
+        self.access = AccessRepository(self.session)
+        self.entitlements = EntitlementRepository(self.session)
         return self
 
     def __exit__(
