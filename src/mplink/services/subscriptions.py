@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from mplink.adapters.aws import MarketplaceUnavailable
@@ -54,12 +55,16 @@ def tenant_entitlements(uow: UnitOfWork, tenant_id: str) -> dict[str, Any]:
             {
                 "dimension": r["dimension"],
                 "value": r["value"],
-                "expires_at": r["expires_at"].isoformat() if r["expires_at"] else None,  # type: ignore[attr-defined]
-                "fetched_at": r["fetched_at"].isoformat(),
-            }  # type: ignore[attr-defined]
+                "expires_at": _iso(r["expires_at"]),
+                "fetched_at": _iso(r["fetched_at"]),
+            }
             for r in rows
         ],
     }
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
 
 
 def refresh_entitlements(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplacePort, limit: int = 50) -> int:
