@@ -121,21 +121,40 @@ def test_usage_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
     assert_usage_error(run(f"sqlite:///{tmp_path}/x.db", *args), "")
 
 
-def test_demo_plays_the_account_change(tmp_path: Path) -> None:
+def test_demo_starts_seeds_and_stops(tmp_path: Path) -> None:
+    from tests.pgserver import free_port
+
+    port, sandbox_port = free_port(), free_port()
     proc = subprocess.run(
-        [*MPLINK, "demo", "--no-serve", "--database", str(tmp_path / "demo.db")],
+        [
+            *MPLINK,
+            "demo",
+            "--check",
+            "--port",
+            str(port),
+            "--sandbox-port",
+            str(sandbox_port),
+            "--workdir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         env={**os.environ, "COLUMNS": "200"},
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stderr + proc.stdout
     out = proc.stdout
-    assert "1111-1111-1111" in out and "2222-2222-2222" in out
-    before, after = out.split("Step 2 done")
-    assert "Cancel the subscription in AWS account 1111-1111-1111" in before
-    assert "Cancel the subscription" not in after and "登録済み" in after and "未登録" not in after
-    assert "delivered again: duplicate" in before
+    assert "Example Corp now pays from 1111-1111-1111" in out
+    assert f"http://127.0.0.1:{port}/login" in out and f"http://127.0.0.1:{sandbox_port}/console" in out
+    assert "admin@example.com" in out
+    # the same ports again: nothing was left running
+    again = subprocess.run(
+        [*MPLINK, "demo", "--check", "--port", str(port), "--sandbox-port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_usage_error(again, "must differ")
 
 
 def test_sandbox_command_serves_and_refuses_bad_flags(tmp_path: Path) -> None:

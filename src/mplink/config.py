@@ -6,6 +6,15 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite:///./mplink.db"
+#: AWS Marketplace's legacy subscription and entitlement topics, for any product
+DEFAULT_SNS_TOPICS = (
+    "arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-notification-*",
+    "arn:aws:sns:us-east-1:287250355862:aws-mp-entitlement-notification-*",
+)
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
 @dataclass(frozen=True)
@@ -16,6 +25,14 @@ class Settings:
     eventbridge_secret: str | None
     secret_key: str | None
     catalog: str | None
+    #: where the buyer finds the product (links on the wizard); the sandbox console in the demo
+    marketplace_url: str | None = None
+    #: public base URL of the seller app; https here makes session cookies Secure
+    public_url: str | None = None
+    #: SNS topics accepted at /events/sns (fnmatch patterns, comma-separated)
+    sns_topic_arns: tuple[str, ...] = ()
+    #: certificate URL prefixes trusted besides AWS's own SNS hosts (the sandbox's)
+    sns_trusted_cert_prefixes: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,4 +47,8 @@ class Settings:
             eventbridge_secret=get("MPLINK_EVENTBRIDGE_SECRET"),
             secret_key=get("MPLINK_SECRET_KEY"),
             catalog=get("MPLINK_CATALOG"),
+            marketplace_url=get("MPLINK_MARKETPLACE_URL"),
+            public_url=get("MPLINK_PUBLIC_URL"),
+            sns_topic_arns=_split(get("MPLINK_SNS_TOPIC_ARNS")) or DEFAULT_SNS_TOPICS,
+            sns_trusted_cert_prefixes=_split(get("MPLINK_SNS_TRUSTED_CERT_PREFIXES")),
         )

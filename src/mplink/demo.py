@@ -1,157 +1,213 @@
-"""The seed's scenario, played through the real services and store: Example Corp pays from
-1111-1111-1111 through the reseller's private offer, moves its billing to 2222-2222-2222, and the
-old subscription is cancelled. Each step prints what the subscription management page would show."""
+"""``mplink demo``: the sandbox, the seller app and the worker as real processes on SQLite, seeded with
+the seed's scenario: tenant "Example Corp" already pays from 1111-1111-1111 through the reseller's
+private offer, and 2222-2222-2222 is ready to take over."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
+import httpx
 from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
 
 from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
-from mplink.domain.agreement import Registration
-from mplink.domain.catalog import Catalog
-from mplink.domain.clock import now_utc
+from mplink.domain.errors import InvalidValue
 from mplink.domain.ids import format_account_id
-from mplink.domain.subscription import SubscriptionView
-from mplink.services import tenants as tenant_service
+from mplink.services.auth import create_api_key
 from mplink.services.catalog import load_catalog as store_catalog
-from mplink.services.events import envelope_from_eventbridge, receive_event
-from mplink.services.linking import link_agreement, record_registration
+from mplink.services.tenants import create_tenant
 
 DEMO_EMAIL = "admin@example.com"
 DEMO_PASSWORD = "mplink-demo-password"
 SOURCE, DESTINATION = "111111111111", "222222222222"
-TYPE_LABELS = {"aws_marketplace": "AWS Marketplace", "expired": "Trial or Subscription Expired", "none": "none"}
 
 
-def _agreement_event(
-    catalog: Catalog, kind: str, agreement_id: str, account: str, at: datetime, status: str = "ACTIVE"
-) -> dict[str, object]:
-    product = catalog.products[0]
-    offer = next(o for o in product.offers if o.private)
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "version": "0",
-        "id": secrets.token_hex(16),
-        "detail-type": f"Purchase Agreement {kind} - Manufacturer",
-        "source": "aws.agreement-marketplace",
-        "account": catalog.seller_account_id,
-        "time": stamp,
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "agreement": {
-                "id": agreement_id,
-                "intent": "NEW",
-                "status": status,
-                "startTime": stamp,
-                "acceptanceTime": stamp,
-                "endTime": stamp if status != "ACTIVE" else None,
-            },
-            "product": {"id": product.product_id, "title": product.title},
-            "offer": {"id": offer.offer_id},
-            "acceptor": {"accountId": account},
-            "proposer": {"accountId": offer.proposer_account_id},
-            "resaleAuthorization": {"id": offer.resale_authorization_id},
-        },
-    }
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
-def _page(console: Console, title: str, view: SubscriptionView) -> None:
-    table = Table(show_header=False, box=None)
-    table.add_row("subscription type / サブスクリプションタイプ", TYPE_LABELS[view.type.value])
-    if view.aws_account_id:
-        table.add_row("paying AWS account", format_account_id(view.aws_account_id))
-    if view.offer:
-        who = (
-            f"private, proposed by {format_account_id(view.offer.proposer_account_id)}"
-            if view.offer.private
-            else "public"
-        )
-        table.add_row("offer", f"{view.offer.name} ({who})")
-    for s in view.services:
-        table.add_row(f"  {s.name}", "registered / 登録済み" if s.registered else "not registered / 未登録")
-    for p in view.pending_cancellations:
-        acct = format_account_id(p.aws_account_id or "")
-        table.add_row(
-            "[yellow]to do[/]",
-            f"[yellow]Cancel the subscription in AWS account {acct}: AWS Marketplace "
-            "Subscriptions -> product -> Manage -> Actions -> Cancel[/]",
-        )
-    console.print(Panel(table, title=title, expand=False))
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise InvalidValue(f"a demo process stopped early (exit {proc.returncode}); see the messages above")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise InvalidValue(f"{url} did not answer within {timeout:.0f} seconds")
 
 
-def run_demo(database: Path, console: Console, pause: Callable[[], None] = lambda: None) -> str:
-    if database.exists():
-        database.unlink()
-    url = f"sqlite:///{database}"
+@dataclass
+class DemoRun:
+    seller_url: str
+    sandbox_url: str
+    tenant_id: str
+    tenant_key: str
+    source_agreement_id: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str], None]) -> DemoRun:
+    for p in (port, sandbox_port):
+        if not _port_free(p):
+            raise InvalidValue(f"port {p} is in use: stop what runs there or pick another with --port/--sandbox-port")
+    workdir.mkdir(parents=True, exist_ok=True)
+    db, sandbox_state = workdir / "mplink-demo.db", workdir / "mplink-demo-sandbox.db"
+    for f in (db, sandbox_state):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{f}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
     upgrade(url)
     store = Store(url)
-    try:
-        catalog = load_catalog()
-        store_catalog(store.uow(), catalog)
-        product = catalog.products[0]
-        tenant_id = tenant_service.create_tenant(store.uow(), "Example Corp", DEMO_EMAIL, DEMO_PASSWORD)
-        with store.uow() as uow:
-            user = uow.tenants.user_by_email(DEMO_EMAIL)
-            assert user is not None
-            user_id = user.id
-        console.print(f"Database: {url}\nTenant [bold]Example Corp[/] ({tenant_id}), owner {DEMO_EMAIL}\n")
-
-        def register(account: str) -> str:
-            agreement_id = "agmt-" + secrets.token_hex(12)
-            arn = f"arn:aws:license-manager::{catalog.seller_account_id}:license:l-{secrets.token_hex(16)}"
-            record_registration(store.uow(), Registration(account, product.product_code, agreement_id, arn))
-            return agreement_id
-
-        t0 = now_utc() - timedelta(days=30)
-        src = register(SOURCE)
-        receive_event(store.uow, envelope_from_eventbridge(_agreement_event(catalog, "Created", src, SOURCE, t0)))
-        _, view = link_agreement(store.uow(), tenant_id, user_id, src, t0)
-        _page(console, "Before: paying from the source account (切換元)", view)
-        pause()
-
-        dst = register(DESTINATION)
-        now = now_utc()
-        receive_event(store.uow, envelope_from_eventbridge(_agreement_event(catalog, "Created", dst, DESTINATION, now)))
-        _, view = link_agreement(store.uow(), tenant_id, user_id, dst, now)
-        _page(console, "Step 1 done: linked to the destination account (切換先)", view)
-        pause()
-
-        ended = _agreement_event(catalog, "Ended", src, SOURCE, now_utc(), status="CANCELLED")
-        receipt = receive_event(store.uow, envelope_from_eventbridge(ended))
-        again = receive_event(store.uow, envelope_from_eventbridge(ended))  # EventBridge delivers at least once
-        console.print(f"'Purchase Agreement Ended' for the source: {receipt.status}; delivered again: {again.status}")
-        view = tenant_service.show_tenant(store.uow(), tenant_id).subscription  # type: ignore[assignment]
-        _page(console, "Step 2 done: source subscription cancelled", view)
-        return tenant_id
-    finally:
-        store.dispose()
-
-
-def serve_demo_sandbox(state: Path, port: int, console: Console) -> None:
-    """The sandbox with the seed's starting point: 1111-1111-1111 already holds the reseller's private offer."""
-    from mplink.sandbox.server import build_sandbox, serve
-
-    if state.exists():
-        state.unlink()
     catalog = load_catalog()
-    box = build_sandbox(catalog, state)
-    private = next(o for o in catalog.products[0].offers if o.private)
-    box.market.subscribe(SOURCE, private.offer_id)
-    base = f"http://127.0.0.1:{port}"
-    console.print(
-        f"\nAWS Marketplace sandbox: {base}  (boto3 endpoint_url, access key AKIA<account id>)\n"
-        f"Buyer console: {base}/console  -- act as {format_account_id(DESTINATION)} and subscribe to "
-        f"'{private.name}', or as {format_account_id(SOURCE)} to see it as the current subscription.\n"
-        "Press Ctrl-C to stop."
+    store_catalog(store.uow(), catalog)
+    tenant_id = create_tenant(store.uow(), "Example Corp", DEMO_EMAIL, DEMO_PASSWORD)
+    tenant_key, _ = create_api_key(store.uow(), tenant_id, "demo")
+    store.dispose()
+
+    seller_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+    product = catalog.products[0]
+    event_secret = secrets.token_urlsafe(24)
+    env = {
+        **os.environ,
+        "MPLINK_DATABASE_URL": url,
+        "MPLINK_SECRET_KEY": secrets.token_urlsafe(32),
+        "MPLINK_EVENTBRIDGE_SECRET": event_secret,
+        "MPLINK_AWS_ENDPOINT_URL": sandbox_url,
+        "MPLINK_MARKETPLACE_URL": f"{sandbox_url}/console/{{account}}/marketplace/pp/{{product_id}}",
+        "AWS_ACCESS_KEY_ID": f"AKIA{catalog.seller_account_id}",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    env.pop("MPLINK_EVENTS_QUEUE_URL", None)
+    mplink = [sys.executable, "-m", "mplink.cli"]
+    run = DemoRun(seller_url, sandbox_url, tenant_id, tenant_key, "")
+    try:
+        log("starting the seller app, the worker and the AWS Marketplace sandbox ...")
+        run.procs.append(subprocess.Popen([*mplink, "serve", "--port", str(port)], env=env))
+        _wait_http(f"{seller_url}/healthz", run.procs[-1])
+        run.procs.append(subprocess.Popen([*mplink, "worker"], env=env, stdout=subprocess.DEVNULL))
+        run.procs.append(
+            subprocess.Popen(
+                [
+                    *mplink,
+                    "sandbox",
+                    "--port",
+                    str(sandbox_port),
+                    "--state",
+                    str(sandbox_state),
+                    "--fulfillment-url",
+                    f"{seller_url}/marketplace/register",
+                    "--event-endpoint",
+                    f"{seller_url}/events/eventbridge",
+                    "--event-secret",
+                    event_secret,
+                    "--provisioning-seconds",
+                    "1",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        _wait_http(f"{sandbox_url}/_sandbox/health", run.procs[-1])
+        run.source_agreement_id = _seed_source_subscription(run, product.product_id, log)
+    except BaseException:
+        run.stop()
+        raise
+    return run
+
+
+def _seed_source_subscription(run: DemoRun, product_id: str, log: Callable[[str], None]) -> str:
+    """1111-1111-1111 subscribes to the private offer and links it, through the real buyer and seller APIs."""
+
+    def buyer(service: str) -> object:
+        return boto3.client(
+            service,
+            endpoint_url=run.sandbox_url,
+            region_name="us-east-1",
+            aws_access_key_id=f"AKIA{SOURCE}",
+            aws_secret_access_key="demo",
+        )
+
+    disc, agr = buyer("marketplace-discovery"), buyer("marketplace-agreement")
+    options = disc.list_purchase_options(  # type: ignore[attr-defined]
+        filters=[
+            {"filterType": "PRODUCT_ID", "filterValues": [product_id]},
+            {"filterType": "VISIBILITY_SCOPE", "filterValues": ["PRIVATE"]},
+        ]
+    )["purchaseOptions"]
+    offer = disc.get_offer(offerId=options[0]["purchaseOptionId"])  # type: ignore[attr-defined]
+    terms = disc.get_offer_terms(offerId=offer["offerId"])["offerTerms"]  # type: ignore[attr-defined]
+    request = agr.create_agreement_request(  # type: ignore[attr-defined]
+        intent="NEW",
+        agreementProposalIdentifier=offer["agreementProposalId"],
+        requestedTerms=[{"id": next(iter(t.values()))["id"]} for t in terms],
     )
-    serve(box, "127.0.0.1", port)
+    agreement_id = agr.accept_agreement_request(  # type: ignore[attr-defined]
+        agreementRequestId=request["agreementRequestId"]
+    )["agreementId"]
+    for _ in range(100):
+        ent = agr.get_agreement_entitlements(agreementId=agreement_id)["agreementEntitlements"][0]  # type: ignore[attr-defined]
+        if ent["status"] == "PROVISIONED":
+            break
+        time.sleep(0.2)
+    response = httpx.post(
+        f"{run.seller_url}/api/v1/tenants/{run.tenant_id}/link",
+        json={"registration_token": ent["registrationToken"]},
+        headers={"Authorization": f"Bearer {run.tenant_key}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    log(f"Example Corp now pays from {format_account_id(SOURCE)} through '{offer['offerName']}'")
+    return str(agreement_id)
+
+
+def print_guide(run: DemoRun, console: Console) -> None:
+    console.print(f"""
+[bold]mplink demo is running[/]  (Ctrl-C stops everything)
+
+Seller app (the SaaS):   {run.seller_url}/login
+  log in as {DEMO_EMAIL} / {DEMO_PASSWORD}
+  subscription management: {run.seller_url}/subscription   (日本語: add ?lang=ja)
+AWS Marketplace sandbox: {run.sandbox_url}/console
+  buyer accounts: {format_account_id(SOURCE)} (pays now) and {format_account_id(DESTINATION)} (takes over)
+  boto3: endpoint_url="{run.sandbox_url}", aws_access_key_id="AKIA<account id>"
+Tenant API:              {run.seller_url}/api/docs   (tenant key: {run.tenant_key})
+
+The seed's procedure:
+  1. In the console as {format_account_id(DESTINATION)}: Trend Micro Cloud One -> Continue to Subscribe ->
+     'Classmethod, Inc. for SaaS 2026-01-01- Private Offer' -> Subscribe -> Set up your account;
+     log in to the seller app and confirm. The subscription page then shows 2222-2222-2222.
+  2. In the console as {format_account_id(SOURCE)}: AWS Marketplace Subscriptions -> Manage -> Actions -> Cancel.
+     The pending step on the subscription page disappears.
+""")

@@ -4,6 +4,7 @@ another endpoint (the sandbox); credentials and region come from the usual AWS e
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,9 +56,12 @@ class Entitlement:
     expires_at: datetime | None
 
 
-def client(service: str, endpoint_url: str | None = None) -> Any:
+def client(service: str, endpoint_url: str | None = None, session: boto3.session.Session | None = None) -> Any:
+    """A client on its own session: boto3's shared default session caches credentials and is not thread-safe."""
     endpoint = endpoint_url or os.environ.get("MPLINK_AWS_ENDPOINT_URL") or None
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, config=_CONFIG)
+    return (session or boto3.session.Session()).client(
+        service, region_name=REGION, endpoint_url=endpoint, config=_CONFIG
+    )
 
 
 class SellerMarketplace:
@@ -66,11 +70,14 @@ class SellerMarketplace:
     def __init__(self, endpoint_url: str | None = None) -> None:
         self.endpoint_url = endpoint_url
         self._clients: dict[str, Any] = {}
+        self._session = boto3.session.Session()
+        self._lock = threading.Lock()
 
     def _client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = client(service, self.endpoint_url)
-        return self._clients[service]
+        with self._lock:  # clients are thread-safe once made; making them is not
+            if service not in self._clients:
+                self._clients[service] = client(service, self.endpoint_url, self._session)
+            return self._clients[service]
 
     def resolve_customer(self, token: str) -> Registration:
         metering = self._client("meteringmarketplace")

@@ -10,6 +10,7 @@ from mplink import __version__
 from mplink.cli.admin import catalog_app, db_app, demo, events_app, tenant_app, tenants_app
 from mplink.cli.common import err_console
 from mplink.cli.sandbox import sandbox
+from mplink.cli.server import apikey_app, serve, worker
 
 app = typer.Typer(
     name="mplink",
@@ -25,6 +26,9 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(events_app, name="events")
 app.command("demo")(demo)
 app.command("sandbox")(sandbox)
+app.command("serve")(serve)
+app.command("worker")(worker)
+app.add_typer(apikey_app, name="apikey")
 
 
 def _version(value: bool) -> None:

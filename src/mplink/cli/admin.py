@@ -158,26 +158,30 @@ def tenant_show(
 
 
 def demo(
-    database: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated each run).")] = Path(
-        "mplink-demo.db"
-    ),
-    serve: Annotated[bool, typer.Option(help="Then run the sandbox and its buyer console until Ctrl-C.")] = True,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the sandbox.")] = 4566,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the seller app.")] = 8000,
+    sandbox_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the sandbox.")] = 4566,
+    workdir: Annotated[Path, typer.Option(help="Where the demo's SQLite files go (recreated).")] = Path("."),
+    check: Annotated[bool, typer.Option(help="Start, seed, print the guide, then stop (for scripts).")] = False,
 ) -> None:
-    """Play the seed's account change (1111-1111-1111 -> 2222-2222-2222), then run the sandbox."""
-    from mplink.demo import DEMO_EMAIL, DEMO_PASSWORD, run_demo
+    """Run the sandbox, the seller app and the worker on SQLite with the seed's scenario."""
+    import time
 
+    from mplink.demo import print_guide, start_demo
+
+    if port == sandbox_port:
+        fail("--port and --sandbox-port must differ")
     with friendly_errors():
-        tenant_id = run_demo(database, console)
-    console.print(
-        f"\nLook around: MPLINK_DATABASE_URL=sqlite:///{database} mplink tenant show {tenant_id}\n"
-        f"Login for later steps: {DEMO_EMAIL} / {DEMO_PASSWORD}"
-    )
-    if not serve:
-        return
-    from mplink.demo import serve_demo_sandbox
-
-    serve_demo_sandbox(database.with_name("mplink-demo-sandbox.db"), port, console)
+        run = start_demo(workdir, port, sandbox_port, lambda m: console.print(m))
+    try:
+        print_guide(run, console)
+        while not check:
+            if any(p.poll() is not None for p in run.procs):
+                fail("a demo process stopped; see its messages above", code=1)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        run.stop()
 
 
 events_app = typer.Typer(help="The marketplace event inbox.", no_args_is_help=True)

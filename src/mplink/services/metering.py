@@ -1,0 +1,184 @@
+"""Usage in, hourly metering records out: usage is routed to whoever paid at its instant (R5), every
+active agreement gets a record per dimension per hour (R7), ended agreements are flushed first (R6)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from mplink.adapters.aws import MarketplaceUnavailable
+from mplink.adapters.store import tables as t
+from mplink.adapters.store.uow import SqlUnitOfWork
+from mplink.domain.agreement import Agreement
+from mplink.domain.clock import HOUR, hour_of, now_utc
+from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound
+from mplink.domain.usage import MeteringRecord, RecordStatus, UsageEvent, plan_metering, records_for_hour, route_usage
+from mplink.services.marketplace_port import SellerMarketplacePort
+from mplink.services.unit_of_work import UnitOfWorkFactory
+
+MAX_EVENTS = 1000
+
+
+@dataclass(frozen=True)
+class UsageReceipt:
+    accepted: int
+    duplicates: int
+    unbillable: int
+
+
+def ingest_usage(uow: SqlUnitOfWork, events: list[UsageEvent], allowed_tenant: str | None = None) -> UsageReceipt:
+    """Store usage events, each routed by its own timestamp. Any bad event refuses the whole request."""
+    if not events:
+        raise InvalidValue("events must not be empty")
+    if len(events) > MAX_EVENTS:
+        raise InvalidValue(f"at most {MAX_EVENTS} events per request")
+    now = now_utc()
+    with uow:
+        catalog = uow.catalog.get()
+        if catalog is None:
+            raise NotFound("no catalog loaded yet")
+        dimensions = frozenset(d for p in catalog.products for d in p.dimension_keys())
+        tenant_ids = {e.tenant_id for e in events}
+        for tid in tenant_ids:
+            if allowed_tenant is not None and tid != allowed_tenant:
+                raise NotAuthorized(f"this API key may not report usage for tenant {tid!r}")
+            if uow.tenants.get(tid) is None:
+                raise NotFound(f"no tenant with id {tid!r}")
+        if any(e.timestamp > now + HOUR / 12 for e in events):
+            raise InvalidValue("usage timestamps must not be in the future")
+        ledger = uow.ledger.load(tenant_ids=tenant_ids)
+        routed = [route_usage(e, ledger, dimensions) for e in events]
+        session = uow.session
+        existing = {
+            (r.tenant_id, r.idempotency_key)
+            for r in session.execute(
+                select(t.usage_events.c.tenant_id, t.usage_events.c.idempotency_key).where(
+                    t.usage_events.c.idempotency_key.in_([e.idempotency_key for e in events])
+                )
+            )
+        }
+        accepted = duplicates = unbillable = 0
+        for r in routed:
+            key = (r.event.tenant_id, r.event.idempotency_key)
+            if key in existing:
+                duplicates += 1
+                continue
+            existing.add(key)
+            session.execute(
+                insert(t.usage_events).values(
+                    tenant_id=r.event.tenant_id,
+                    idempotency_key=r.event.idempotency_key,
+                    dimension=r.event.dimension,
+                    quantity=r.event.quantity,
+                    occurred_at=r.event.timestamp,
+                    hour=r.hour,
+                    agreement_id=r.agreement_id,
+                    received_at=now,
+                )
+            )
+            accepted += 1
+            unbillable += r.agreement_id is None
+        uow.commit()
+        return UsageReceipt(accepted, duplicates, unbillable)
+
+
+def meter_hour(uow_factory: UnitOfWorkFactory, hour: datetime) -> int:
+    """Write the records of one finished hour (idempotent: records already written are kept)."""
+    hour = hour_of(hour)
+    with uow_factory() as uow:
+        catalog = uow.catalog.get()
+        if catalog is None:
+            return 0
+        session = uow.session  # type: ignore[attr-defined]
+        totals = {
+            (r.agreement_id, r.dimension, hour): int(r.total)
+            for r in session.execute(
+                select(
+                    t.usage_events.c.agreement_id,
+                    t.usage_events.c.dimension,
+                    func.sum(t.usage_events.c.quantity).label("total"),
+                )
+                .where(t.usage_events.c.hour == hour, t.usage_events.c.agreement_id.is_not(None))
+                .group_by(t.usage_events.c.agreement_id, t.usage_events.c.dimension)
+            )
+        }
+        agreements = list(session.scalars(select(Agreement).where(t.agreements.c.aws_account_id.is_not(None))))
+        have = {
+            (r.agreement_id, r.dimension)
+            for r in session.execute(
+                select(t.metering_records.c.agreement_id, t.metering_records.c.dimension).where(
+                    t.metering_records.c.hour == hour
+                )
+            )
+        }
+        written = 0
+        for product in catalog.products:
+            dims = sorted(product.dimension_keys())
+            mine = [a for a in agreements if a.product_code == product.product_code]
+            for rec in records_for_hour(hour, mine, dims, totals, lambda: str(uuid.uuid4())):
+                if (rec.agreement_id, rec.dimension) not in have:
+                    session.add(rec)
+                    written += 1
+        uow.commit()
+        return written
+
+
+def send_metering(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplacePort) -> dict[str, int]:
+    """Send pending records in batches of 25 per product, ended agreements first; keep late ones as expired."""
+    counts = {"sent": 0, "duplicate": 0, "rejected": 0, "expired": 0, "unprocessed": 0}
+    with uow_factory() as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        pending = list(session.scalars(select(MeteringRecord).where(t.metering_records.c.status == "pending")))
+        agreements = {a.agreement_id: a for a in session.scalars(select(Agreement))}
+        plan = plan_metering(now_utc(), pending, agreements)
+        for rec in plan.expired:
+            rec.status = RecordStatus.EXPIRED
+            rec.detail = "too late for AWS Marketplace (final window or 24-hour look-back passed)"
+            counts["expired"] += 1
+        uow.commit()
+        batches = [[(r.id, _wire(r)) for r in batch] for batch in plan.batches]
+        codes = [batch[0].product_code for batch in plan.batches]
+    for product_code, batch in zip(codes, batches, strict=True):
+        try:
+            result = marketplace.batch_meter_usage(product_code, [w for _, w in batch])
+        except MarketplaceUnavailable:
+            continue  # throttled or down: the records stay pending for the next round
+        outcome = {
+            (r["UsageRecord"]["LicenseArn"], r["UsageRecord"]["Dimension"]): r for r in result.get("Results", [])
+        }
+        with uow_factory() as uow:
+            session = uow.session  # type: ignore[attr-defined]
+            for rec_id, wire in batch:
+                rec = session.get(MeteringRecord, rec_id)
+                res = outcome.get((wire["LicenseArn"], wire["Dimension"]))
+                if rec is None:
+                    continue
+                if res is None:
+                    counts["unprocessed"] += 1  # UnprocessedRecords: retried next round
+                elif res["Status"] == "Success":
+                    rec.status, counts["sent"] = RecordStatus.SENT, counts["sent"] + 1
+                    rec.detail = res.get("MeteringRecordId")
+                elif res["Status"] == "DuplicateRecord":
+                    rec.status, counts["duplicate"] = RecordStatus.DUPLICATE, counts["duplicate"] + 1
+                    rec.detail = res.get("MeteringRecordId")
+                else:
+                    rec.status, counts["rejected"] = RecordStatus.REJECTED, counts["rejected"] + 1
+                    rec.detail = res["Status"]
+            uow.commit()
+    return counts
+
+
+def _wire(r: MeteringRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Timestamp": r.hour,
+        "Dimension": r.dimension,
+        "Quantity": r.quantity,
+        "CustomerAWSAccountId": r.aws_account_id,
+    }
+    if r.license_arn:
+        out["LicenseArn"] = r.license_arn
+    return out

@@ -1,0 +1,186 @@
+"""The JSON API under /api/v1: a tenant's subscription, linking, entitlements, usage; operator listings.
+``Authorization: Bearer <api key>``; tenant keys see their own tenant, operator keys see all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from mplink.adapters.store import tables as t
+from mplink.domain.agreement import Agreement
+from mplink.domain.billing import AccountChange
+from mplink.domain.clock import utc
+from mplink.domain.usage import UsageEvent
+from mplink.services import auth
+from mplink.services.metering import ingest_usage
+from mplink.services.registration import link_with_token
+from mplink.services.subscriptions import agreement_dict, change_dict, tenant_entitlements, tenant_subscription
+from mplink.services.tenants import list_tenants
+from mplink.web.state import app_state
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+def principal(request: Request) -> auth.ApiPrincipal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(
+            401,
+            "send 'Authorization: Bearer <api key>' (create one with 'mplink apikey create')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    found = auth.authenticate_api_key(app_state(request).uow(), key)
+    if found is None:
+        raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+Principal = Annotated[auth.ApiPrincipal, Depends(principal)]
+
+
+def _tenant_access(p: auth.ApiPrincipal, tenant_id: str) -> None:
+    if p.scope != "operator" and p.tenant_id != tenant_id:
+        raise HTTPException(403, "this API key belongs to another tenant")
+
+
+def _operator(p: auth.ApiPrincipal) -> None:
+    if p.scope != "operator":
+        raise HTTPException(403, "operator listings need an operator key ('mplink apikey create --operator')")
+
+
+class Offer(BaseModel):
+    id: str
+    name: str | None
+    private: bool
+    proposer_account_id: str | None
+    resale_authorization_id: str | None
+
+
+class Service(BaseModel):
+    name: str
+    registered: bool
+
+
+class PendingCancellation(BaseModel):
+    aws_account_id: str | None
+    agreement_id: str
+
+
+class Subscription(BaseModel):
+    tenant_id: str
+    type: str = Field(description="aws_marketplace, expired (Trial or Subscription Expired) or none")
+    aws_account_id: str | None
+    agreement_id: str | None
+    license_arn: str | None
+    offer: Offer | None
+    services: list[Service]
+    pending_cancellations: list[PendingCancellation]
+
+
+class LinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    registration_token: str = Field(min_length=1, max_length=4096)
+
+
+class UsageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str = Field(min_length=1, max_length=36)
+    dimension: str = Field(min_length=1, max_length=255)
+    quantity: int = Field(ge=0, le=2_147_483_647)
+    timestamp: datetime
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class UsageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[UsageIn] = Field(min_length=1, max_length=1000)
+
+
+class UsageResult(BaseModel):
+    accepted: int
+    duplicates: int
+    unbillable: int
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+@router.get("/tenants/{tenant_id}/subscription", response_model=Subscription)
+def get_subscription(tenant_id: str, request: Request, p: Principal) -> dict[str, object]:
+    _tenant_access(p, tenant_id)
+    return tenant_subscription(app_state(request).uow(), tenant_id).view.as_api()
+
+
+@router.post("/tenants/{tenant_id}/link", response_model=Subscription)
+def link(tenant_id: str, body: LinkRequest, request: Request, p: Principal) -> dict[str, object]:
+    """Link the AWS account that holds the registration token; a billing-account change if another pays."""
+    _tenant_access(p, tenant_id)
+    state = app_state(request)
+    view = link_with_token(state.uow(), state.marketplace, tenant_id, body.registration_token)
+    state.metrics.links.labels("api").inc()
+    return view.as_api()
+
+
+@router.get("/tenants/{tenant_id}/entitlements")
+def get_entitlements(tenant_id: str, request: Request, p: Principal) -> dict[str, Any]:
+    _tenant_access(p, tenant_id)
+    return tenant_entitlements(app_state(request).uow(), tenant_id)
+
+
+@router.post("/usage", response_model=UsageResult)
+def post_usage(body: UsageRequest, request: Request, p: Principal) -> dict[str, int]:
+    """Usage is billed to whichever AWS account paid for the tenant at each event's timestamp."""
+    events = [
+        UsageEvent(e.tenant_id, e.dimension, e.quantity, utc(e.timestamp), e.idempotency_key) for e in body.events
+    ]
+    receipt = ingest_usage(app_state(request).uow(), events, None if p.scope == "operator" else p.tenant_id)
+    return {"accepted": receipt.accepted, "duplicates": receipt.duplicates, "unbillable": receipt.unbillable}
+
+
+Offset = Annotated[int, Query(ge=0)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _page(items: list[dict[str, Any]], offset: int, limit: int, more: bool) -> dict[str, Any]:
+    return {"items": items, "offset": offset, "limit": limit, "next_offset": offset + limit if more else None}
+
+
+@router.get("/tenants", response_model=Page)
+def operator_tenants(request: Request, p: Principal, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
+    _operator(p)
+    infos = list_tenants(app_state(request).uow(), offset, limit + 1)
+    return _page([i.as_dict() for i in infos[:limit]], offset, limit, len(infos) > limit)
+
+
+@router.get("/agreements", response_model=Page)
+def operator_agreements(request: Request, p: Principal, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
+    _operator(p)
+    with app_state(request).uow() as uow:
+        rows = list(
+            uow.session.scalars(select(Agreement).order_by(t.agreements.c.agreement_id).offset(offset).limit(limit + 1))
+        )
+        return _page([agreement_dict(a) for a in rows[:limit]], offset, limit, len(rows) > limit)
+
+
+@router.get("/account-changes", response_model=Page)
+def operator_changes(request: Request, p: Principal, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
+    _operator(p)
+    with app_state(request).uow() as uow:
+        rows = list(
+            uow.session.scalars(
+                select(AccountChange)
+                .order_by(t.account_changes.c.started_at, t.account_changes.c.id)
+                .offset(offset)
+                .limit(limit + 1)
+            )
+        )
+        return _page([change_dict(c) for c in rows[:limit]], offset, limit, len(rows) > limit)

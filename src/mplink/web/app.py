@@ -1,0 +1,115 @@
+"""Build the seller's web app (``mplink serve``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from mplink import __version__
+from mplink.adapters.aws import MarketplaceUnavailable, RegistrationTokenRejected
+from mplink.adapters.store.uow import Store
+from mplink.config import Settings
+from mplink.domain.errors import Conflict, DomainError, NotAuthorized, NotFound
+from mplink.services.marketplace_port import SellerMarketplacePort
+from mplink.web import api, events
+from mplink.web.state import AppState, Metrics
+
+SESSION_COOKIE = "mplink_session"
+
+
+def status_for(exc: DomainError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, NotAuthorized):
+        return 403
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, MarketplaceUnavailable):
+        return 503
+    return 400
+
+
+def create_app(
+    settings: Settings, marketplace: SellerMarketplacePort | None = None, store: Store | None = None
+) -> FastAPI:
+    if not settings.secret_key:
+        raise ValueError("MPLINK_SECRET_KEY must be set: it signs session cookies and CSRF tokens")
+    from mplink.adapters.aws import SellerMarketplace
+
+    app = FastAPI(
+        title="mplink",
+        version=__version__,
+        description="AWS Marketplace SaaS integration whose tenants can change the AWS account that pays.",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.mplink = AppState(
+        store=store or Store(settings.database_url),
+        marketplace=marketplace or SellerMarketplace(settings.aws_endpoint_url),
+        settings=settings,
+        metrics=Metrics.create(),
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=bool(settings.public_url and settings.public_url.startswith("https://")),
+        max_age=12 * 3600,
+    )
+
+    def wants_json(request: Request) -> bool:
+        return request.url.path.startswith(("/api/", "/events/")) or "application/json" in request.headers.get(
+            "accept", ""
+        )
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if isinstance(exc, RegistrationTokenRejected):
+            app.state.mplink.metrics.registrations.labels(exc.reason).inc()
+        if wants_json(request):
+            return JSONResponse({"error": exc.code, "message": exc.message}, status_code=status_for(exc))
+        from mplink.web.pages import error_page
+
+        return error_page(request, status_for(exc), exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_json(request):
+            return JSONResponse(
+                {"error": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        from mplink.web.pages import error_page
+
+        return error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        if wants_json(request):
+            return JSONResponse({"error": "invalid_request", "message": message}, status_code=422)
+        from mplink.web.pages import error_page
+
+        return error_page(request, 400, message)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return PlainTextResponse(generate_latest(app.state.mplink.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(api.router)
+    app.include_router(events.router)
+    from mplink.web import pages
+
+    app.include_router(pages.router)
+    return app

@@ -1,0 +1,83 @@
+"""Event intake over HTTP: EventBridge API destinations (secret header) and SNS (signature verified)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from mplink.domain.errors import InvalidEvent
+from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event
+from mplink.web.state import app_state
+
+router = APIRouter(tags=["events"])
+SECRET_HEADER = "X-Mplink-Secret"
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > 256 * 1024:
+        raise HTTPException(413, "event too large (EventBridge events are at most 256 KB)")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"the body is not JSON: {exc}") from exc
+
+
+@router.post("/events/eventbridge")
+async def eventbridge(request: Request) -> dict[str, str]:
+    """R8: stored raw first, deduplicated by its id, processed in one transaction; failures kept for retry."""
+    state = app_state(request)
+    expected = state.settings.eventbridge_secret
+    given = request.headers.get(SECRET_HEADER, "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        state.metrics.events.labels("eventbridge", "refused").inc()
+        raise HTTPException(401, f"missing or wrong {SECRET_HEADER} header")
+    body = await _json_body(request)
+    try:
+        envelope = envelope_from_eventbridge(body)
+    except InvalidEvent as exc:
+        raise HTTPException(400, exc.message) from exc
+    receipt = await run_in_threadpool(receive_event, state.uow, envelope)
+    state.metrics.events.labels("eventbridge", receipt.status).inc()
+    return {"id": receipt.dedup_key, "status": receipt.status}
+
+
+@router.post("/events/sns")
+async def sns(request: Request) -> dict[str, str]:
+    state = app_state(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise HTTPException(400, "an SNS message must be a JSON object")
+    from mplink.adapters.sns import SnsVerificationError, SnsVerifier, confirm_subscription
+
+    verifier = getattr(request.app.state, "sns_verifier", None)
+    if verifier is None:
+        verifier = SnsVerifier(
+            state.settings.sns_topic_arns, trusted_cert_url_prefixes=state.settings.sns_trusted_cert_prefixes
+        )
+        request.app.state.sns_verifier = verifier
+    kind = body.get("Type")
+    try:
+        # certificate and SubscribeURL fetches block: keep them off the event loop
+        await run_in_threadpool(verifier.verify, body)
+        if kind == "SubscriptionConfirmation":
+            await run_in_threadpool(
+                confirm_subscription, body, trusted_cert_url_prefixes=state.settings.sns_trusted_cert_prefixes
+            )
+            return {"status": "subscription confirmed"}
+    except SnsVerificationError as exc:
+        state.metrics.events.labels("sns", "refused").inc()
+        raise HTTPException(403, f"SNS message refused: {exc.reason}") from exc
+    if kind != "Notification":
+        return {"status": "ignored"}
+    try:
+        envelope = envelope_from_sns(body)
+    except InvalidEvent as exc:
+        raise HTTPException(400, exc.message) from exc
+    receipt = await run_in_threadpool(receive_event, state.uow, envelope)
+    state.metrics.events.labels("sns", receipt.status).inc()
+    return {"id": receipt.dedup_key, "status": receipt.status}

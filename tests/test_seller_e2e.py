@@ -1,0 +1,166 @@
+"""The seed's procedure end to end with real servers on 127.0.0.1: the sandbox, the seller app and the
+worker, driven with boto3 as the buyers and the seller's API as the SaaS."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+
+from mplink.adapters.aws import SellerMarketplace
+from mplink.worker import Worker
+from tests.pgserver import free_port
+from tests.sandbox_fixtures import DST, PRIVATE_OFFER, SRC, RunningSandbox
+from tests.seller_fixtures import Seller, World, make_world
+from tests.test_sandbox_api import subscribe
+
+SERVICES = 7
+
+
+def token_for(sb: RunningSandbox, account: str, agreement_id: str) -> str:
+    agr = sb.client("marketplace-agreement", account)
+    ent = agr.get_agreement_entitlements(agreementId=agreement_id)["agreementEntitlements"][0]
+    assert ent["status"] == "PROVISIONED"
+    return str(ent["registrationToken"])
+
+
+def link(seller: Seller, token: str) -> dict[str, Any]:
+    response = seller.api("POST", f"/tenants/{seller.tenant_id}/link", json={"registration_token": token})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def sqs_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        client = boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        yield client.create_queue(QueueName="mplink-marketplace-events")["QueueUrl"]
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def world_sqs(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, sqs_queue: str) -> Iterator[World]:
+    """Events go sandbox -> SQS (moto's server) -> worker, the recommended intake."""
+    yield from make_world(tmp_path, database_url, monkeypatch, queue_url=sqs_queue, http_events=False)
+
+
+def test_seed_procedure_through_api_sandbox_sqs_and_worker(world_sqs: World) -> None:
+    seller, sb = world_sqs.seller, world_sqs.sandbox
+    worker = Worker(
+        seller.store, SellerMarketplace(sb.url), seller.app.state.mplink.settings.events_queue_url, replay_every=0.5
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop, 0.2), daemon=True)
+    thread.start()
+    try:
+        # preconditions: the tenant pays from the source account through the reseller's private offer
+        src_agreement = subscribe(sb, SRC, PRIVATE_OFFER)
+        before = link(seller, token_for(sb, SRC, src_agreement))
+        assert before["type"] == "aws_marketplace" and before["aws_account_id"] == SRC
+
+        # step 1: subscribe from the destination account and link it (the billing-account change)
+        dst_agreement = subscribe(sb, DST, PRIVATE_OFFER)
+        after = link(seller, token_for(sb, DST, dst_agreement))
+        assert after["type"] == "aws_marketplace" and after["aws_account_id"] == DST
+        assert after["agreement_id"] == dst_agreement
+        assert len(after["services"]) == SERVICES and all(s["registered"] for s in after["services"])
+        assert after["pending_cancellations"] == [{"aws_account_id": SRC, "agreement_id": src_agreement}]
+        wait_until(lambda: (seller.subscription()["offer"] or {}).get("private") is True, what="offer details")
+        offer = seller.subscription()["offer"]
+        assert offer["name"] == "Classmethod, Inc. for SaaS 2026-01-01- Private Offer"
+        assert offer["proposer_account_id"] == "888888888888"
+
+        # step 2: cancel in the source account; the marketplace's event removes the pending step
+        sb.client("marketplace-agreement", SRC).cancel_agreement(agreementId=src_agreement)
+        wait_until(lambda: seller.subscription()["pending_cancellations"] == [], what="the Ended event")
+        final = seller.subscription()
+        assert final["type"] == "aws_marketplace" and final["aws_account_id"] == DST
+        assert all(s["registered"] for s in final["services"]) and len(final["services"]) == SERVICES
+
+        changes = seller.api("GET", "/account-changes", key=seller.operator_key).json()["items"]
+        assert [(c["from_agreement_id"], c["to_agreement_id"], c["state"]) for c in changes] == [
+            (src_agreement, dst_agreement, "completed")
+        ]
+        wait_until(lambda: worker.stats.get("events_processed", 0) >= 4, what="events through SQS")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert worker.stats.get("unreadable", 0) == 0
+
+
+def test_api_refuses_bad_requests_and_changes_nothing(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for world in make_world(tmp_path, database_url, monkeypatch):
+        seller, sb = world.seller, world.sandbox
+        tid = seller.tenant_id
+        assert seller.api("GET", f"/tenants/{tid}/subscription", key="mpl_nope_nope").status_code == 401
+        no_auth = httpx.get(f"{seller.url}/api/v1/tenants/{tid}/subscription")
+        assert no_auth.status_code == 401 and "Bearer" in no_auth.json()["message"]
+        other_tenant = seller.api("GET", "/tenants/someone-else/subscription")
+        assert other_tenant.status_code == 403
+        assert seller.api("GET", "/tenants").status_code == 403  # operator listings need an operator key
+        bad_token = seller.api("POST", f"/tenants/{tid}/link", json={"registration_token": "forged"})
+        assert bad_token.status_code == 400 and bad_token.json()["error"] == "registration_token_rejected"
+        extra = seller.api("POST", f"/tenants/{tid}/link", json={"registration_token": "x", "admin": True})
+        assert extra.status_code == 422
+        assert seller.subscription()["type"] == "none"
+
+        agreement = subscribe(sb, DST, PRIVATE_OFFER)
+        token = token_for(sb, DST, agreement)
+        assert link(seller, token)["aws_account_id"] == DST
+        reused = seller.api("POST", f"/tenants/{tid}/link", json={"registration_token": token})
+        assert reused.status_code == 400 and "already been used" in reused.json()["message"]
+
+        usage = {
+            "events": [
+                {
+                    "tenant_id": tid,
+                    "dimension": "conformity_accounts",
+                    "quantity": 2,
+                    "timestamp": "2026-11-27T09:30:00Z",
+                    "idempotency_key": "u-1",
+                }
+            ]
+        }
+        first = seller.api("POST", "/usage", json=usage)  # before the link existed: kept, but unbillable (R5)
+        assert first.status_code == 200 and first.json() == {"accepted": 1, "duplicates": 0, "unbillable": 1}
+        assert seller.api("POST", "/usage", json=usage).json() == {"accepted": 0, "duplicates": 1, "unbillable": 0}
+        time.sleep(1.1)  # whole seconds: be sure the usage is after the instant of the link
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        billable = {"events": [{**usage["events"][0], "timestamp": now, "idempotency_key": "u-3"}]}
+        assert seller.api("POST", "/usage", json=billable).json() == {"accepted": 1, "duplicates": 0, "unbillable": 0}
+        bad_dim = {"events": [{**usage["events"][0], "dimension": "cpu", "idempotency_key": "u-2"}]}
+        refused = seller.api("POST", "/usage", json=bad_dim)
+        assert refused.status_code == 400 and "unknown dimension" in refused.json()["message"]
+        listing = seller.api("GET", "/agreements?limit=1", key=seller.operator_key).json()
+        assert len(listing["items"]) == 1 and listing["offset"] == 0
+        spec = httpx.get(f"{seller.url}/openapi.json")
+        assert spec.status_code == 200 and "/api/v1/tenants/{tenant_id}/subscription" in spec.json()["paths"]
