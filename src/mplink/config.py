@@ -30,7 +30,7 @@ class Settings:
     #: public base URL of the seller app; https here makes session cookies Secure
     public_url: str | None = None
     #: SNS topics accepted at /events/sns (fnmatch patterns, comma-separated)
-    sns_topic_arns: tuple[str, ...] = ()
+    sns_topic_arns: tuple[str, ...] = DEFAULT_SNS_TOPICS
     #: certificate URL prefixes trusted besides AWS's own SNS hosts (the sandbox's)
     sns_trusted_cert_prefixes: tuple[str, ...] = ()
 
