@@ -1,0 +1,65 @@
+"""Hourly metering through the worker against the sandbox: usage is billed to whichever AWS account
+paid at its instant; in the hour of the change both accounts get records; unused dimensions get zeros."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from mplink.adapters.aws import SellerMarketplace
+from mplink.domain.clock import HOUR, hour_of
+from mplink.worker import Worker
+from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_CODE, SRC
+from tests.seller_fixtures import World
+from tests.test_sandbox_api import subscribe
+from tests.test_seller_e2e import link, token_for
+
+DIMENSIONS = 6  # the seed's product meters six dimensions (account management has none)
+
+
+def usage(seller: object, key: str, quantity: int, at: datetime) -> dict[str, int]:
+    body = {
+        "events": [
+            {
+                "tenant_id": seller.tenant_id,
+                "dimension": "conformity_accounts",  # type: ignore[attr-defined]
+                "quantity": quantity,
+                "timestamp": at.isoformat(),
+                "idempotency_key": key,
+            }
+        ]
+    }
+    response = seller.api("POST", "/usage", json=body)  # type: ignore[attr-defined]
+    assert response.status_code == 200, response.text
+    result: dict[str, int] = response.json()
+    return result
+
+
+def test_hour_of_the_change_bills_both_accounts(world: World) -> None:
+    seller, sb = world.seller, world.sandbox
+    src = subscribe(sb, SRC, PRIVATE_OFFER)
+    link(seller, token_for(sb, SRC, src))
+    time.sleep(0.05)
+    assert usage(seller, "before", 3, datetime.now(UTC))["unbillable"] == 0
+    time.sleep(0.05)
+    dst = subscribe(sb, DST, PRIVATE_OFFER)
+    link(seller, token_for(sb, DST, dst))
+    time.sleep(0.05)
+    assert usage(seller, "after", 4, datetime.now(UTC))["unbillable"] == 0
+
+    worker = Worker(seller.store, SellerMarketplace(sb.url), meter=True)
+    this_hour = hour_of(datetime.now(UTC))
+    result = worker.metering_round(now=this_hour + HOUR + timedelta(minutes=6))
+    assert result["written"] >= 2 * DIMENSIONS and result["sent"] == result["written"]
+
+    records = sb.control("GET", "metering", params={"product_code": PRODUCT_CODE})
+    mine = [r for r in records if r["hour"] == this_hour.isoformat()]
+    by_account: dict[str, dict[str, float]] = {}
+    for r in mine:
+        by_account.setdefault(r["account_id"], {})[r["dimension"]] = r["quantity"]
+    assert by_account[SRC]["conformity_accounts"] == 3 and by_account[DST]["conformity_accounts"] == 4
+    assert len(by_account[SRC]) == DIMENSIONS and len(by_account[DST]) == DIMENSIONS  # zeros for unused ones
+    assert sum(by_account[SRC].values()) == 3 and sum(by_account[DST].values()) == 4
+
+    again = worker.metering_round(now=this_hour + HOUR + timedelta(minutes=7))
+    assert again["written"] == 0 and again["sent"] == 0  # nothing is metered twice
