@@ -42,7 +42,9 @@ class PendingRegistration:
     linked_tenant_id: str | None = None
 
 
-def register_customer(uow: UnitOfWork, marketplace: SellerMarketplacePort, token: str) -> PendingRegistration:
+def register_customer(
+    uow: UnitOfWork, marketplace: SellerMarketplacePort, token: str, free_trial: bool = False
+) -> PendingRegistration:
     """Redeem a registration token. Invalid, expired or already-linked tokens are refused; nothing is stored."""
     token = token.strip()
     if not token:
@@ -57,7 +59,7 @@ def register_customer(uow: UnitOfWork, marketplace: SellerMarketplacePort, token
         facts = marketplace.describe_agreement(registration.agreement_id)
     except MarketplaceUnavailable:
         facts = None  # the offer is shown once the Created event arrives
-    record_registration(uow, registration)
+    record_registration(uow, registration, free_trial=free_trial)
     now = now_utc()
     with uow:
         ledger = uow.ledger.load(agreement_ids=[registration.agreement_id])

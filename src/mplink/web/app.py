@@ -99,6 +99,21 @@ def create_app(
 
         return error_page(request, 400, message)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        """Never a stack trace to a user: log it, answer with a plain error."""
+        import structlog
+
+        structlog.get_logger("mplink.web").error(
+            "unexpected error", path=request.url.path, error=f"{type(exc).__name__}: {exc}"
+        )
+        message = "Something went wrong on our side; please try again in a moment."
+        if wants_json(request):
+            return JSONResponse({"error": "internal_error", "message": message}, status_code=500)
+        from mplink.web.pages import error_page
+
+        return error_page(request, 500, message)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}

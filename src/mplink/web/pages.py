@@ -80,7 +80,10 @@ def _has_session(request: Request) -> bool:
 def language(request: Request) -> tuple[str, bool]:
     """The page's language (?lang=, then the cookie, then Accept-Language), and whether ?lang= chose it."""
     asked = request.query_params.get("lang")
-    lang = choose_language(asked, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    remembered = request.cookies.get(LANG_COOKIE)
+    if remembered is None and _has_session(request):
+        remembered = request.session.get("lang")
+    lang = choose_language(asked, remembered, request.headers.get("accept-language"))
     return lang, asked in SUPPORTED
 
 
@@ -537,7 +540,7 @@ def switch_tenant(request: Request, csrf: Csrf = "", tenant_id: Text = "", next:
     check_csrf(request, csrf)
     who = current(request)
     if who is None:
-        return login_redirect(request)
+        return redirect("/login")
     if not any(m.tenant_id == tenant_id for m in who.user.memberships):
         raise HTTPException(403, N_("You are not a member of that tenant."))
     request.session["tenant_id"] = tenant_id
@@ -563,10 +566,11 @@ def register(
     offer_type: Annotated[str, Form(alias="x-amzn-marketplace-offer-type", max_length=100)] = "",
 ) -> Response:
     """The fulfilment URL. No CSRF check: AWS posts this cross-site and the token is the proof. The token is
-    redeemed at once (ResolveCustomer); linking waits for a logged-in owner, admin or billing user to confirm."""
+    redeemed at once (ResolveCustomer); linking waits for a logged-in owner, admin or billing user to confirm.
+    ``x-amzn-marketplace-offer-type`` is "free-trial" when the buyer took a free trial; it is kept on the agreement."""
     state = app_state(request)
     try:
-        pending = register_customer(state.uow(), state.marketplace, token)
+        pending = register_customer(state.uow(), state.marketplace, token, free_trial=offer_type == "free-trial")
     except RegistrationTokenRejected as exc:
         state.metrics.registrations.labels(exc.reason).inc()
         return token_problem_page(request, exc.reason)

@@ -40,6 +40,15 @@ class TenantRepository:
             stmt = stmt.limit(limit)
         return list(self.session.scalars(stmt))
 
+    def tenants_of_user(self, user_id: str) -> list[Tenant]:
+        stmt = (
+            select(Tenant)
+            .join(t.memberships, t.memberships.c.tenant_id == t.tenants.c.id)
+            .where(t.memberships.c.user_id == user_id)
+            .order_by(t.tenants.c.created_at, t.tenants.c.id)
+        )
+        return list(self.session.scalars(stmt))
+
     def user_by_email(self, email: str) -> User | None:
         return self.session.scalars(select(User).where(t.users.c.email == email)).first()
 

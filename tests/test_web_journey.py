@@ -1,0 +1,385 @@
+"""The seed's journey in headless Chromium, once in Japanese and once in English: Example Corp pays from AWS account
+1111-1111-1111 through the reseller's private offer; 2222-2222-2222 subscribes to the same offer in the sandbox's
+buyer console, presses "Set up your account", logs in to the seller and confirms; the seller's pages show the new
+account with every service registered and the cancel step for 1111-1111-1111; 1111-1111-1111 cancels in the
+console (AWS Marketplace Subscriptions -> Manage -> Actions -> Cancel); the sandbox delivers its events to the
+seller by itself and the cancel step disappears, while the tenant keeps every service.
+
+Screenshots of each step go to $MPLINK_SCREENSHOTS (else the test's tmp_path); docs/account-change.md uses some."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from mplink.adapters.aws import SellerMarketplace
+from mplink.adapters.catalog_file import load_catalog
+from mplink.sandbox.marketplace import SandboxSettings
+from mplink.sandbox.server import Sandbox, build_sandbox
+from mplink.services.tenants import create_tenant
+from mplink.web.app import create_app
+from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
+from tests.servers import serve_app
+from tests.test_sandbox_console import CHROMIUM, CHROMIUM_ARGS, WORDS, exact, html
+from tests.test_web_pages import (
+    ADMIN,
+    PASSWORD,
+    PRIVATE_NAME,
+    SECRET,
+    SERVICES,
+    TENANT,
+    csrf_of,
+    fresh_store,
+    seller_settings,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+#: what the seller's pages say, per language
+SELLER_WORDS = {
+    "en": {
+        "title": "Subscription management",
+        "registered": "Registered",
+        "not_registered": "Not registered",
+        "confirm": "Confirm",
+        "sentence": (
+            "AWS account 2222-2222-2222, offer '{offer}' from Classmethod, Inc. (8888-8888-8888), will pay for "
+            "{tenant} from now on, instead of AWS account 1111-1111-1111."
+        ),
+        "path": ["AWS Marketplace Subscriptions", "Trend Micro Cloud One", "Manage", "Actions", "Cancel"],
+        "waiting": "Waiting for the cancellation",
+        "done": "Done",
+    },
+    "ja": {
+        "title": "サブスクリプション管理",
+        "registered": "登録済み",
+        "not_registered": "未登録",
+        "confirm": "確定",
+        "sentence": (
+            "これ以降、AWS アカウント 1111-1111-1111 に代わり、AWS アカウント 2222-2222-2222 "
+            "(Classmethod, Inc. (8888-8888-8888) のオファー「{offer}」) が {tenant} の支払いを行います。"
+        ),
+        "path": ["AWS Marketplace サブスクリプション", "Trend Micro Cloud One", "管理", "アクション", "キャンセル"],
+        "waiting": "キャンセル待ち",
+        "done": "完了",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("MPLINK_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"Chromium is required (MPLINK_REQUIRE_CHROMIUM=1) but {CHROMIUM} is not installed")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("MPLINK_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20.0, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {check.__doc__ or check}")
+        time.sleep(every)
+
+
+def link_over_http(seller_url: str, token: str) -> None:
+    """The starting point, set up without a browser: Example Corp's admin registers and confirms 1111's token."""
+    with httpx.Client(base_url=seller_url, follow_redirects=False, timeout=10) as web:
+        r = web.post("/marketplace/register", data={"x-amzn-marketplace-token": token})
+        assert r.status_code == 303, r.text
+        r = web.get("/marketplace/confirm")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login"), r.text
+        csrf = csrf_of(html(web.get("/login")))
+        r = web.post("/login", data={"csrf_token": csrf, "email": ADMIN, "password": PASSWORD, "next": "/x"})
+        assert r.status_code == 303
+        form = html(web.get("/marketplace/confirm")).one("form", data_testid="confirm-form")
+        data = {i.attrs["name"]: i.attrs.get("value", "") for i in form.all("input")}
+        r = web.post("/marketplace/confirm", data={**data, "action": "confirm"})
+        assert r.status_code == 303 and r.headers["location"] == "/subscription"
+
+
+@dataclass
+class Running:
+    seller: str
+    sandbox: str
+    box: Sandbox
+    source: str
+
+
+@contextmanager
+def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    """The seller app and the sandbox on real ports, the sandbox delivering its events to the seller, and the
+    seed's starting point: Example Corp pays from 1111-1111-1111 through the private offer."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA999999999999")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "MPLINK_AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    store = fresh_store(tmp_path)
+    create_tenant(store.uow(), TENANT, ADMIN, PASSWORD)
+    settings = seller_settings(store.url, None)
+    app = create_app(settings, store=store)
+    try:
+        # the seller first (the sandbox delivers events to it), then the sandbox, then point the seller at it
+        with serve_app(app) as seller:
+            box = build_sandbox(
+                load_catalog(),
+                tmp_path / "sandbox.db",
+                SandboxSettings(provisioning_delay=timedelta(0), fulfillment_url=f"{seller}/marketplace/register"),
+                event_endpoint=f"{seller}/events/eventbridge",
+                event_secret=SECRET,
+            )
+            try:
+                with serve_app(box.app) as sandbox:
+                    state = app.state.mplink
+                    state.marketplace = SellerMarketplace(sandbox)
+                    state.settings = replace(
+                        settings, aws_endpoint_url=sandbox, marketplace_url=f"{sandbox}/console/{{account}}"
+                    )
+                    source = box.market.subscribe(SRC, PRIVATE_OFFER)
+                    link_over_http(seller, box.market.issue_token(source, "console").token)
+                    eventually(lambda: box.dispatcher.pending() == 0)
+                    yield Running(seller, sandbox, box, source.agreement_id)
+                    eventually(lambda: box.dispatcher.pending() == 0)
+                    failed = [e for e in box.dispatcher.log if e["error"]]
+                    assert failed == [], failed
+            finally:
+                box.close()
+    finally:
+        store.dispose()
+
+
+Shot = Callable[["Page", str], None]
+
+
+@contextmanager
+def two_browsers(browser: Browser, lang: str, screenshots: Path, prefix: str) -> Iterator[tuple[Page, Page, Shot]]:
+    """The admin's browser and the buyer's (each its own cookies), asking for the test's language."""
+    locale = "ja-JP" if lang == "ja" else "en-US"
+    shots = iter(range(1, 100))
+
+    def shot(page: Page, name: str) -> None:
+        page.screenshot(path=str(screenshots / f"{prefix}-{lang}-{next(shots):02d}-{name}.png"), full_page=True)
+
+    admin = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    buyer = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    try:
+        a, b = admin.new_page(), buyer.new_page()
+        for page in (a, b):
+            page.set_default_timeout(15_000)
+        yield a, b, shot
+    finally:
+        admin.close()
+        buyer.close()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_seed_journey_in_chromium(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
+) -> None:
+    with (
+        seller_and_sandbox(tmp_path, monkeypatch) as run,
+        two_browsers(browser, lang, screenshots, "journey") as (admin, buyer, shot),
+    ):
+        journey(run.seller, run.sandbox, admin, buyer, shot, lang, run.source)
+
+
+def journey(seller: str, sandbox: str, admin: Page, buyer: Page, shot: Shot, lang: str, source: str) -> None:
+    words, console = SELLER_WORDS[lang], WORDS[lang]
+
+    def expect_lang(page: Page) -> None:
+        assert page.get_attribute("html", "lang") == lang
+
+    # the admin opens the seller's pages: 1111-1111-1111 pays; the wizard lists the steps
+    admin.goto(f"{seller}/login")
+    expect_lang(admin)
+    admin.fill("#email", ADMIN)
+    admin.fill("#password", PASSWORD)
+    admin.click("#login")
+    admin.wait_for_url(exact(f"{seller}/subscription"))
+    assert admin.inner_text("[data-testid=brand]") == f"mplink — {TENANT}"
+    assert admin.inner_text("[data-testid=page-title]") == words["title"]
+    assert admin.inner_text("[data-testid=aws-account]") == "1111-1111-1111"
+    shot(admin, "subscription-before")
+    admin.click("#change-account")
+    admin.wait_for_url(exact(f"{seller}/subscription/change"))
+    admin.fill("#destination", "2222-2222-2222")
+    admin.click("#set-destination")
+    admin.wait_for_url(re.compile(r"/subscription/change\?destination=2222-2222-2222$"))
+    expect_lang(admin)
+    assert admin.inner_text("[data-testid=offer-to-choose]") == PRIVATE_NAME
+    product_url = admin.get_attribute("#marketplace-link", "href")
+    assert product_url == f"{sandbox}/console/{DST}/marketplace/pp/{PRODUCT_ID}"
+    assert admin.get_attribute("#state-link", "data-state") == "todo"
+    shot(admin, "wizard")
+
+    # step 1, in the destination account: the product page, Continue to Subscribe, the private offer, Subscribe
+    buyer.goto(product_url)
+    expect_lang(buyer)
+    assert buyer.inner_text("#current-account") == "2222-2222-2222"
+    shot(buyer, "marketplace-product")
+    buyer.get_by_role("button", name=console["continue"], exact=True).click()
+    buyer.wait_for_url(re.compile(r"/subscribe\??$"))
+    buyer.get_by_label(PRIVATE_NAME, exact=True).check()
+    shot(buyer, "marketplace-offer")
+    buyer.get_by_role("button", name=console["subscribe"], exact=True).click()
+    buyer.wait_for_url(re.compile(r"/setup\?new=1$"))
+    shot(buyer, "marketplace-set-up")
+    buyer.get_by_role("button", name=console["setup"], exact=True).click()
+
+    # "Set up your account" lands on the seller's login; after it, the confirmation
+    buyer.wait_for_url(exact(f"{seller}/login?next=%2Fmarketplace%2Fconfirm"))
+    expect_lang(buyer)
+    assert buyer.is_visible("[data-testid=pending-note]")
+    buyer.fill("#email", ADMIN)
+    buyer.fill("#password", PASSWORD)
+    shot(buyer, "seller-login")
+    buyer.click("#login")
+    buyer.wait_for_url(exact(f"{seller}/marketplace/confirm"))
+    expect_lang(buyer)
+    sentence = re.sub(r"\s+", " ", buyer.inner_text("[data-testid=confirm-sentence]")).strip()
+    assert sentence == words["sentence"].format(offer=PRIVATE_NAME, tenant=TENANT)
+    assert buyer.inner_text("[data-testid=confirm-current]") == "1111-1111-1111"
+    shot(buyer, "confirm")
+    buyer.get_by_role("button", name=words["confirm"], exact=True).click()
+
+    # step 2, check: AWS Marketplace, 2222-2222-2222, every service registered; the cancel step for 1111
+    buyer.wait_for_url(exact(f"{seller}/subscription"))
+    assert buyer.get_attribute("[data-testid=subscription-type]", "data-type") == "aws_marketplace"
+    assert buyer.inner_text("[data-testid=subscription-type]") == "AWS Marketplace"
+    assert buyer.inner_text("[data-testid=aws-account]") == "2222-2222-2222"
+    rows = buyer.locator("[data-testid=service]")
+    assert rows.locator("th").all_inner_texts() == SERVICES
+    assert buyer.locator("[data-testid=service-status]").all_inner_texts() == [words["registered"]] * 7
+    step = buyer.locator("[data-testid=pending-cancellation]")
+    assert step.get_attribute("data-account-id") == SRC and "1111-1111-1111" in step.locator("h2").inner_text()
+    assert step.locator("[data-testid=console-path] li").all_inner_texts() == words["path"]
+    shot(buyer, "linked-cancel-step")
+
+    # the wizard, still open in the admin's browser, shows the new link by itself (status.json, every 3 s)
+    admin.wait_for_selector("#state-link[data-state=done]")
+    assert admin.inner_text("#status-account") == "2222-2222-2222"
+    assert admin.inner_text("#status-services") == "7 / 7"
+    assert admin.inner_text("#status-pending") == "1111-1111-1111"
+    assert admin.get_attribute("#state-check", "data-state") == "done"
+    assert admin.inner_text("#state-cancel") == words["waiting"]
+    shot(admin, "wizard-linked")
+
+    # step 3, in the source account: AWS Marketplace Subscriptions -> Manage -> Actions -> Cancel
+    buyer.goto(f"{sandbox}/console/{SRC}/marketplace/subscriptions")
+    expect_lang(buyer)
+    shot(buyer, "source-subscriptions")
+    row = buyer.locator(f"[data-testid=subscription-row][data-agreement-id={source}]")
+    row.get_by_role("link", name=console["manage"]).click()
+    buyer.wait_for_url(re.compile(rf"/subscriptions/{source}$"))
+    buyer.get_by_text(console["actions"], exact=True).click()
+    shot(buyer, "source-actions")
+    buyer.get_by_role("link", name=console["cancel"], exact=True).click()
+    buyer.wait_for_url(re.compile(rf"/subscriptions/{source}/cancel$"))
+    buyer.check("#confirm")
+    buyer.click("#confirm-cancel")
+    buyer.wait_for_selector("[data-testid=cancelled]")
+    shot(buyer, "source-cancelled")
+
+    # the sandbox tells the seller; reloading the seller's page, the cancel step is gone and nothing else changed
+    buyer.goto(f"{seller}/subscription")
+    deadline = time.monotonic() + 20
+    while buyer.locator("[data-testid=pending-cancellation]").count():
+        assert time.monotonic() < deadline, "the cancel step did not disappear"
+        time.sleep(0.3)
+        buyer.reload()
+    assert buyer.inner_text("[data-testid=aws-account]") == "2222-2222-2222"
+    assert buyer.locator("[data-testid=service-status]").all_inner_texts() == [words["registered"]] * 7
+    assert buyer.get_attribute("[data-testid=subscription-type]", "data-type") == "aws_marketplace"
+    shot(buyer, "done")
+
+    admin.wait_for_selector("#state-cancel[data-state=done]")
+    assert admin.inner_text("#state-cancel") == words["done"]
+    assert admin.inner_text("#status-pending") == admin.get_attribute("#status-pending", "data-none")
+    shot(admin, "wizard-done")
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_wrong_order_and_the_way_back_in_chromium(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
+) -> None:
+    """Cancelled in the source account before the destination was linked: the seller's page says 'Trial or
+    Subscription Expired' and how to fix it; doing step 1 afterwards registers every service again."""
+    words, console = SELLER_WORDS[lang], WORDS[lang]
+    with (
+        seller_and_sandbox(tmp_path, monkeypatch) as run,
+        two_browsers(browser, lang, screenshots, "wrong-order") as (admin, buyer, shot),
+    ):
+        buyer.goto(f"{run.sandbox}/console/{SRC}/marketplace/subscriptions/{run.source}/cancel")
+        buyer.check("#confirm")
+        buyer.click("#confirm-cancel")
+        buyer.wait_for_selector("[data-testid=cancelled]")
+
+        admin.goto(f"{run.seller}/login?next=%2Fsubscription")
+        admin.fill("#email", ADMIN)
+        admin.fill("#password", PASSWORD)
+        admin.click("#login")
+        admin.wait_for_url(exact(f"{run.seller}/subscription"))
+        deadline = time.monotonic() + 20
+        while admin.get_attribute("[data-testid=subscription-type]", "data-type") != "expired":
+            assert time.monotonic() < deadline, "the page did not show the ended subscription"
+            time.sleep(0.3)
+            admin.reload()
+        assert admin.get_attribute("html", "lang") == lang
+        assert admin.is_visible("[data-testid=expired-alert]")
+        assert admin.locator("[data-testid=service-status]").all_inner_texts() == [words["not_registered"]] * 7
+        shot(admin, "expired")
+
+        # a registration that does not work says what to do next
+        buyer.goto(f"{run.seller}/marketplace/register")
+        assert buyer.get_attribute("[data-testid=error]", "data-reason") == "invalid"
+        assert console["setup"] in buyer.inner_text("[data-testid=next-steps]")
+        shot(buyer, "set-up-again")
+
+        # the way back: step 1 in the destination account, confirmed here
+        buyer.goto(f"{run.sandbox}/console/{DST}/marketplace/pp/{PRODUCT_ID}")
+        buyer.get_by_role("button", name=console["continue"], exact=True).click()
+        buyer.get_by_label(PRIVATE_NAME, exact=True).check()
+        buyer.get_by_role("button", name=console["subscribe"], exact=True).click()
+        buyer.get_by_role("button", name=console["setup"], exact=True).click()
+        buyer.wait_for_url(exact(f"{run.seller}/login?next=%2Fmarketplace%2Fconfirm"))
+        buyer.fill("#email", ADMIN)
+        buyer.fill("#password", PASSWORD)
+        buyer.click("#login")
+        buyer.wait_for_url(exact(f"{run.seller}/marketplace/confirm"))
+        assert buyer.inner_text("[data-testid=confirm-current]").startswith("1111-1111-1111")
+        buyer.get_by_role("button", name=words["confirm"], exact=True).click()
+        buyer.wait_for_url(exact(f"{run.seller}/subscription"))
+        assert buyer.get_attribute("[data-testid=subscription-type]", "data-type") == "aws_marketplace"
+        assert buyer.inner_text("[data-testid=aws-account]") == "2222-2222-2222"
+        assert buyer.locator("[data-testid=service-status]").all_inner_texts() == [words["registered"]] * 7
+        assert buyer.locator("[data-testid=pending-cancellation]").count() == 0
+        assert buyer.locator("[data-testid=expired-alert]").count() == 0
+        shot(buyer, "restored")
+        admin.reload()
+        assert admin.get_attribute("[data-testid=subscription-type]", "data-type") == "aws_marketplace"
