@@ -9,6 +9,7 @@ import typer
 from mplink import __version__
 from mplink.cli.admin import catalog_app, db_app, demo, events_app, tenant_app, tenants_app
 from mplink.cli.common import err_console
+from mplink.cli.move import move_app
 from mplink.cli.sandbox import sandbox
 from mplink.cli.server import apikey_app, serve, worker
 
@@ -29,6 +30,7 @@ app.command("sandbox")(sandbox)
 app.command("serve")(serve)
 app.command("worker")(worker)
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(move_app, name="move")
 
 
 def _version(value: bool) -> None:

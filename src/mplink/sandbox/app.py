@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
@@ -77,6 +78,8 @@ def create_app(market: Marketplace, dispatcher: EventDispatcher | None = None) -
         """AWS JSON 1.0 / 1.1: the operation is named by the X-Amz-Target header."""
         content_type = request.headers.get("content-type", "application/x-amz-json-1.1")
         target = request.headers.get("x-amz-target", "")
+        if not target and content_type.startswith("application/x-www-form-urlencoded"):
+            return await _sts(request)
         prefix, _, op_name = target.partition(".")
         body = await request.body()
         try:
@@ -245,6 +248,39 @@ def create_app(market: Marketplace, dispatcher: EventDispatcher | None = None) -
 
     mount_console(app, market)
     return app
+
+
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+
+async def _sts(request: Request) -> Response:
+    """STS GetCallerIdentity (AWS Query protocol, XML), so buyer tools can check who a profile is."""
+    from urllib.parse import parse_qs
+    from xml.sax.saxutils import escape
+
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+    request_id = str(uuid.uuid4())
+
+    def error(code: str, message: str, status: int) -> Response:
+        body = (
+            f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>Sender</Type><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return Response(body, status_code=status, media_type="text/xml")
+
+    if form.get("Action") != "GetCallerIdentity":
+        return error("InvalidAction", f"The sandbox answers only GetCallerIdentity, not {form.get('Action')!r}", 400)
+    try:
+        account = protocol.caller_account({k.lower(): v for k, v in request.headers.items()})
+    except SandboxError as exc:
+        return error("InvalidClientTokenId", exc.message, 403)
+    body = (
+        f'<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult>'
+        f"<Arn>arn:aws:iam::{account}:user/sandbox</Arn><UserId>AIDA{account}SANDBOX</UserId>"
+        f"<Account>{account}</Account></GetCallerIdentityResult>"
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+    )
+    return Response(body, media_type="text/xml")
 
 
 async def _json(request: Request) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from mplink.domain.clock import now_utc
 from mplink.domain.errors import DomainError, InvalidEvent
 from mplink.domain.event_parsing import parse_eventbridge, parse_sns_message
 from mplink.domain.events import AgreementEvent, LicenseEvent, MarketplaceEvent
-from mplink.services.unit_of_work import UnitOfWorkFactory
+from mplink.services.unit_of_work import UnitOfWorkFactory, retry_on_conflict
 
 EVENTBRIDGE = "eventbridge"
 SNS = "sns"
@@ -93,29 +93,35 @@ def receive_event(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> Receipt
 def process_event(uow_factory: UnitOfWorkFactory, dedup_key: str) -> Receipt:
     """Apply one stored event in a single transaction; on failure keep it, with its error, for a retry."""
     try:
-        with uow_factory() as uow:
-            entry = uow.inbox.get_by_key(dedup_key, lock=True)
-            if entry is None:
-                raise InvalidEvent(f"no stored event {dedup_key!r}")
-            if entry.status in ("processed", "ignored"):
-                return Receipt(dedup_key, "duplicate")
-            event = parse_stored(entry.channel, json.loads(entry.payload))
-            if event is None:
-                uow.inbox.mark(dedup_key, "ignored", now_utc())
-                uow.commit()
-                return Receipt(dedup_key, "ignored")
-            ledger = uow.ledger.load(**_scope(event))
-            ledger.apply(event)
-            uow.ledger.save(ledger)
-            uow.inbox.mark(dedup_key, "processed", now_utc())
-            uow.commit()
-            return Receipt(dedup_key, "processed")
+        return _apply_stored(uow_factory, dedup_key)
     except Exception as exc:  # R8: recorded, not lost; `mplink events replay` retries it
         error = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
         with uow_factory() as uow:
             uow.inbox.mark(dedup_key, "failed", now_utc(), error[:4000])
             uow.commit()
         return Receipt(dedup_key, "failed", error)
+
+
+@retry_on_conflict
+def _apply_stored(uow_factory: UnitOfWorkFactory, dedup_key: str) -> Receipt:
+    """One attempt at applying a stored event, in one transaction."""
+    with uow_factory() as uow:
+        entry = uow.inbox.get_by_key(dedup_key, lock=True)
+        if entry is None:
+            raise InvalidEvent(f"no stored event {dedup_key!r}")
+        if entry.status in ("processed", "ignored"):
+            return Receipt(dedup_key, "duplicate")
+        event = parse_stored(entry.channel, json.loads(entry.payload))
+        if event is None:
+            uow.inbox.mark(dedup_key, "ignored", now_utc())
+            uow.commit()
+            return Receipt(dedup_key, "ignored")
+        ledger = uow.ledger.load(**_scope(event))
+        ledger.apply(event)
+        uow.ledger.save(ledger)
+        uow.inbox.mark(dedup_key, "processed", now_utc())
+        uow.commit()
+        return Receipt(dedup_key, "processed")
 
 
 def replay_failed(uow_factory: UnitOfWorkFactory, limit: int = 1000) -> list[Receipt]:

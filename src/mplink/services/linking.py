@@ -10,9 +10,10 @@ from mplink.domain.errors import NotFound
 from mplink.domain.ledger import LinkResult
 from mplink.domain.subscription import SubscriptionView, subscription_view
 from mplink.domain.tenant import Role
-from mplink.services.unit_of_work import UnitOfWork
+from mplink.services.unit_of_work import UnitOfWork, retry_on_conflict
 
 
+@retry_on_conflict
 def record_registration(uow: UnitOfWork, registration: Registration, free_trial: bool = False) -> str:
     """Keep what the token proved: this AWS account holds this agreement."""
     with uow:
@@ -38,6 +39,7 @@ def record_registration(uow: UnitOfWork, registration: Registration, free_trial:
     return registration.agreement_id
 
 
+@retry_on_conflict
 def link_agreement(
     uow: UnitOfWork,
     tenant_id: str,
