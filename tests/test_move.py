@@ -209,3 +209,53 @@ def test_source_not_cancellable_prints_console_steps_and_status_waits(move_world
     )
     result = json.loads(status.stdout)
     assert result["source_pending"] is False and "completed" in result["steps_done"]
+
+
+def test_manual_mode_checks_each_console_step_through_the_seller(move_world: MoveWorld) -> None:
+    import time
+
+    args = {
+        "--product": PRODUCT_ID,
+        "--from-profile": "source",
+        "--to-profile": "destination",
+        "--seller-url": move_world.world.seller.url,
+        "--tenant": move_world.world.seller.tenant_id,
+        "--seller-key": move_world.world.seller.tenant_key,
+        "--offer-name": "Classmethod, Inc. for SaaS * Private Offer",
+    }
+    argv = [
+        *MPLINK,
+        "move",
+        "apply",
+        "--manual",
+        "--yes",
+        "--wait",
+        "60",
+        "--lang",
+        "ja",
+        *[x for k, v in args.items() for x in (k, v)],
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=move_world.env)
+    try:
+        time.sleep(3)
+        assert proc.poll() is None  # waiting for step 1 to be done in the console
+        market = move_world.world.sandbox.box.market
+        agreement = market.subscribe(DST, PRIVATE_OFFER)  # the buyer's clicks in the console ...
+        link(move_world.world.seller, market.issue_token(agreement, "console").token)  # ... and the confirmation
+        time.sleep(3)
+        assert proc.poll() is None  # now waiting for step 2
+        market.cancel_agreement(SRC, {"agreementId": move_world.src_agreement}, from_console=True)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "手順 1." in out and "手順 2." in out and "完了" in out
+    _assert_moved_manually(move_world)
+
+
+def _assert_moved_manually(mw: MoveWorld) -> None:
+    sub = mw.world.seller.subscription()
+    assert sub["aws_account_id"] == DST and sub["pending_cancellations"] == []
+    calls = mw.world.sandbox.control("GET", "calls", params={"operation": "CreateAgreementRequest"})
+    assert [c for c in calls if c["account_id"] == DST] == []  # manual: the buyer clicked, mplink only checked

@@ -64,6 +64,8 @@ class DemoRun:
     tenant_id: str
     tenant_key: str
     source_agreement_id: str
+    credentials_file: Path | None = None
+    product_id: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -141,6 +143,14 @@ def start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str],
         )
         _wait_http(f"{sandbox_url}/_sandbox/health", run.procs[-1])
         run.source_agreement_id = _seed_source_subscription(run, product.product_id, log)
+        run.product_id = product.product_id
+        run.credentials_file = workdir / "mplink-demo-aws-credentials"
+        run.credentials_file.write_text(
+            f"# AWS profiles of the demo's buyer accounts (the sandbox takes AKIA + account id as key id)\n"
+            f"[demo-source]\naws_access_key_id = AKIA{SOURCE}\naws_secret_access_key = demo\n"
+            f"[demo-destination]\naws_access_key_id = AKIA{DESTINATION}\naws_secret_access_key = demo\n",
+            encoding="utf-8",
+        )
     except BaseException:
         run.stop()
         raise
@@ -193,8 +203,9 @@ def _seed_source_subscription(run: DemoRun, product_id: str, log: Callable[[str]
 
 
 def print_guide(run: DemoRun, console: Console) -> None:
-    console.print(f"""
-[bold]mplink demo is running[/]  (Ctrl-C stops everything)
+    console.print(
+        f"""
+mplink demo is running  (Ctrl-C stops everything)
 
 Seller app (the SaaS):   {run.seller_url}/login
   log in as {DEMO_EMAIL} / {DEMO_PASSWORD}
@@ -210,4 +221,13 @@ The seed's procedure:
      log in to the seller app and confirm. The subscription page then shows 2222-2222-2222.
   2. In the console as {format_account_id(SOURCE)}: AWS Marketplace Subscriptions -> Manage -> Actions -> Cancel.
      The pending step on the subscription page disappears.
-""")
+
+Or let mplink do it through the buyer APIs (plan first; then 'apply --yes'):
+  export AWS_SHARED_CREDENTIALS_FILE={run.credentials_file} MPLINK_AWS_ENDPOINT_URL={run.sandbox_url}
+  mplink move plan --product {run.product_id} --from-profile demo-source --to-profile demo-destination \\
+    --seller-url {run.seller_url} --tenant {run.tenant_id} --seller-key {run.tenant_key} \\
+    --offer-name 'Classmethod, Inc. for SaaS * Private Offer'
+""",
+        markup=False,
+        highlight=False,
+    )

@@ -188,7 +188,11 @@ def apply_cmd(
         _manual(say, mover, plan, wait)
         return
     try:
-        result = mover.apply(state_path, plan, wait_seconds=wait)
+        if as_json:
+            result = mover.apply(state_path, plan, wait_seconds=wait)
+        else:
+            with console.status(say("Working ... (safe to stop with Ctrl-C and run again)")):
+                result = mover.apply(state_path, plan, wait_seconds=wait)
     except DomainError as exc:
         fail(exc.message, code=1)
     if as_json:
