@@ -31,7 +31,7 @@ class MoveWorld:
     src_agreement: str
 
     def run(
-        self, command: str, *extra: str, crash_after: str | None = None, **overrides: str
+        self, command: str, *extra: str, crash: tuple[str, str] | None = None, **overrides: str
     ) -> subprocess.CompletedProcess[str]:
         args = {
             "--product": PRODUCT_ID,
@@ -45,8 +45,8 @@ class MoveWorld:
         }
         argv = [*MPLINK, "move", command, *[x for k, v in args.items() if v for x in (k, v)], *extra]
         env = dict(self.env)
-        if crash_after:
-            env["MPLINK_MOVE_CRASH_AFTER"] = crash_after
+        if crash:
+            env[crash[0]] = crash[1]
         return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180, stdin=subprocess.DEVNULL)
 
     def snapshot(self) -> tuple[Any, Any]:
@@ -120,11 +120,16 @@ def _assert_moved(mw: MoveWorld) -> None:
     assert [(c["account_id"], c["outcome"]) for c in calls] == [(SRC, "ok")]  # exactly one cancel
 
 
+@pytest.mark.parametrize("when", ["after", "before"])
 @pytest.mark.parametrize("step", STEPS[:-1])
-def test_crash_after_each_step_then_resume(move_world: MoveWorld, step: str) -> None:
+def test_crash_after_each_step_then_resume(move_world: MoveWorld, step: str, when: str) -> None:
+    """Killed right after a step was saved, or after its AWS call but before saving it: the re-run completes
+    with one new agreement and one cancel."""
     state = str(move_world.tmp / "move.json")
-    crashed = move_world.run("apply", "--yes", "--state", state, "--wait", "60", crash_after=step)
-    assert crashed.returncode == 99, crashed.stderr + crashed.stdout
+    crashed = move_world.run(
+        "apply", "--yes", "--state", state, "--wait", "60", crash=(f"MPLINK_MOVE_CRASH_{when.upper()}", step)
+    )
+    assert crashed.returncode == (99 if when == "after" else 98), crashed.stderr + crashed.stdout
     resumed = move_world.run("apply", "--yes", "--state", state, "--wait", "60")
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
     _assert_moved(move_world)

@@ -23,6 +23,7 @@ from mplink.domain.ids import format_account_id
 
 STEPS = ("requested", "accepted", "provisioned", "linked", "verified", "source_cancel", "completed")
 CRASH_ENV = "MPLINK_MOVE_CRASH_AFTER"  # tests: end the process right after this step is saved
+CRASH_BEFORE_ENV = "MPLINK_MOVE_CRASH_BEFORE"  # tests: end it after the step's AWS call, before saving it
 
 
 class MoveRefused(DomainError):
@@ -201,6 +202,8 @@ class Mover:
         agr = self.dst.client("marketplace-agreement")
 
         def save(step: str, **values: Any) -> None:
+            if os.environ.get(CRASH_BEFORE_ENV) == step:
+                os._exit(98)
             state.done[step] = values
             save_state(state_path, state)
             self.log(f"step.{step}", values)
@@ -319,6 +322,9 @@ class Mover:
             return {"agreement_id": None, "mode": "none"}
         agr = self.src.client("marketplace-agreement")
         try:
+            # a cancel sent just before a crash is not sent again
+            if agr.describe_agreement(agreementId=target).get("status") != "ACTIVE":
+                return {"agreement_id": target, "mode": "already_ended"}
             agr.cancel_agreement(agreementId=target)
             return {"agreement_id": target, "mode": "api"}
         except ClientError as exc:
