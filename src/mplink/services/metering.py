@@ -8,17 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
-
 from mplink.adapters.aws import MarketplaceUnavailable
-from mplink.adapters.store import tables as t
-from mplink.adapters.store.uow import SqlUnitOfWork
-from mplink.domain.agreement import Agreement
 from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound
 from mplink.domain.usage import MeteringRecord, RecordStatus, UsageEvent, plan_metering, records_for_hour, route_usage
 from mplink.services.marketplace_port import SellerMarketplacePort
-from mplink.services.unit_of_work import UnitOfWorkFactory
+from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 MAX_EVENTS = 1000
 
@@ -30,7 +25,7 @@ class UsageReceipt:
     unbillable: int
 
 
-def ingest_usage(uow: SqlUnitOfWork, events: list[UsageEvent], allowed_tenant: str | None = None) -> UsageReceipt:
+def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str | None = None) -> UsageReceipt:
     """Store usage events, each routed by its own timestamp. Any bad event refuses the whole request."""
     if not events:
         raise InvalidValue("events must not be empty")
@@ -52,36 +47,30 @@ def ingest_usage(uow: SqlUnitOfWork, events: list[UsageEvent], allowed_tenant: s
             raise InvalidValue("usage timestamps must not be in the future")
         ledger = uow.ledger.load(tenant_ids=tenant_ids)
         routed = [route_usage(e, ledger, dimensions) for e in events]
-        session = uow.session
-        existing = {
-            (r.tenant_id, r.idempotency_key)
-            for r in session.execute(
-                select(t.usage_events.c.tenant_id, t.usage_events.c.idempotency_key).where(
-                    t.usage_events.c.idempotency_key.in_([e.idempotency_key for e in events])
-                )
-            )
-        }
+        existing = uow.metering.known_usage_keys(e.idempotency_key for e in events)
         accepted = duplicates = unbillable = 0
+        rows: list[dict[str, object]] = []
         for r in routed:
             key = (r.event.tenant_id, r.event.idempotency_key)
             if key in existing:
                 duplicates += 1
                 continue
             existing.add(key)
-            session.execute(
-                insert(t.usage_events).values(
-                    tenant_id=r.event.tenant_id,
-                    idempotency_key=r.event.idempotency_key,
-                    dimension=r.event.dimension,
-                    quantity=r.event.quantity,
-                    occurred_at=r.event.timestamp,
-                    hour=r.hour,
-                    agreement_id=r.agreement_id,
-                    received_at=now,
-                )
+            rows.append(
+                {
+                    "tenant_id": r.event.tenant_id,
+                    "idempotency_key": r.event.idempotency_key,
+                    "dimension": r.event.dimension,
+                    "quantity": r.event.quantity,
+                    "occurred_at": r.event.timestamp,
+                    "hour": r.hour,
+                    "agreement_id": r.agreement_id,
+                    "received_at": now,
+                }
             )
             accepted += 1
             unbillable += r.agreement_id is None
+        uow.metering.add_usage(rows)
         uow.commit()
         return UsageReceipt(accepted, duplicates, unbillable)
 
@@ -93,35 +82,16 @@ def meter_hour(uow_factory: UnitOfWorkFactory, hour: datetime) -> int:
         catalog = uow.catalog.get()
         if catalog is None:
             return 0
-        session = uow.session  # type: ignore[attr-defined]
-        totals = {
-            (r.agreement_id, r.dimension, hour): int(r.total)
-            for r in session.execute(
-                select(
-                    t.usage_events.c.agreement_id,
-                    t.usage_events.c.dimension,
-                    func.sum(t.usage_events.c.quantity).label("total"),
-                )
-                .where(t.usage_events.c.hour == hour, t.usage_events.c.agreement_id.is_not(None))
-                .group_by(t.usage_events.c.agreement_id, t.usage_events.c.dimension)
-            )
-        }
-        agreements = list(session.scalars(select(Agreement).where(t.agreements.c.aws_account_id.is_not(None))))
-        have = {
-            (r.agreement_id, r.dimension)
-            for r in session.execute(
-                select(t.metering_records.c.agreement_id, t.metering_records.c.dimension).where(
-                    t.metering_records.c.hour == hour
-                )
-            )
-        }
+        totals = uow.metering.hourly_totals(hour)
+        agreements = uow.metering.metered_agreements()
+        have = uow.metering.recorded_in_hour(hour)
         written = 0
         for product in catalog.products:
             dims = sorted(product.dimension_keys())
             mine = [a for a in agreements if a.product_code == product.product_code]
             for rec in records_for_hour(hour, mine, dims, totals, lambda: str(uuid.uuid4())):
                 if (rec.agreement_id, rec.dimension) not in have:
-                    session.add(rec)
+                    uow.metering.add_record(rec)
                     written += 1
         uow.commit()
         return written
@@ -131,9 +101,8 @@ def send_metering(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplace
     """Send pending records in batches of 25 per product, ended agreements first; keep late ones as expired."""
     counts = {"sent": 0, "duplicate": 0, "rejected": 0, "expired": 0, "unprocessed": 0}
     with uow_factory() as uow:
-        session = uow.session  # type: ignore[attr-defined]
-        pending = list(session.scalars(select(MeteringRecord).where(t.metering_records.c.status == "pending")))
-        agreements = {a.agreement_id: a for a in session.scalars(select(Agreement))}
+        pending = uow.metering.pending_records()
+        agreements = uow.metering.agreements_by_id()
         plan = plan_metering(now_utc(), pending, agreements)
         for rec in plan.expired:
             rec.status = RecordStatus.EXPIRED
@@ -151,23 +120,22 @@ def send_metering(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplace
             (r["UsageRecord"]["LicenseArn"], r["UsageRecord"]["Dimension"]): r for r in result.get("Results", [])
         }
         with uow_factory() as uow:
-            session = uow.session  # type: ignore[attr-defined]
             for rec_id, wire in batch:
-                rec = session.get(MeteringRecord, rec_id)
+                stored = uow.metering.record(rec_id)
                 res = outcome.get((wire["LicenseArn"], wire["Dimension"]))
-                if rec is None:
+                if stored is None:
                     continue
                 if res is None:
                     counts["unprocessed"] += 1  # UnprocessedRecords: retried next round
                 elif res["Status"] == "Success":
-                    rec.status, counts["sent"] = RecordStatus.SENT, counts["sent"] + 1
-                    rec.detail = res.get("MeteringRecordId")
+                    stored.status, counts["sent"] = RecordStatus.SENT, counts["sent"] + 1
+                    stored.detail = res.get("MeteringRecordId")
                 elif res["Status"] == "DuplicateRecord":
-                    rec.status, counts["duplicate"] = RecordStatus.DUPLICATE, counts["duplicate"] + 1
-                    rec.detail = res.get("MeteringRecordId")
+                    stored.status, counts["duplicate"] = RecordStatus.DUPLICATE, counts["duplicate"] + 1
+                    stored.detail = res.get("MeteringRecordId")
                 else:
-                    rec.status, counts["rejected"] = RecordStatus.REJECTED, counts["rejected"] + 1
-                    rec.detail = res["Status"]
+                    stored.status, counts["rejected"] = RecordStatus.REJECTED, counts["rejected"] + 1
+                    stored.detail = res["Status"]
             uow.commit()
     return counts
 

@@ -16,6 +16,7 @@ from mplink.adapters.store.repositories import (
     EntitlementRepository,
     InboxRepository,
     LedgerRepository,
+    MeteringRepository,
     TenantRepository,
 )
 
@@ -27,6 +28,7 @@ class UnitOfWork(Protocol):
     inbox: InboxRepository
     access: AccessRepository
     entitlements: EntitlementRepository
+    metering: MeteringRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

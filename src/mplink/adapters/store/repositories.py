@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import delete, func, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from mplink.adapters.store import tables as t
@@ -16,6 +16,7 @@ from mplink.domain.billing import AccountChange, BillingLink
 from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, Product, Service
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
+from mplink.domain.usage import MeteringRecord
 
 
 class TenantRepository:
@@ -422,3 +423,57 @@ class EntitlementRepository:
     def stale_agreements(self, limit: int = 100) -> list[Agreement]:
         stmt = select(Agreement).where(t.agreements.c.entitlements_stale.is_(True)).limit(limit)
         return list(self.session.scalars(stmt))
+
+
+class MeteringRepository:
+    """Usage as reported and the hourly records sent to BatchMeterUsage."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def known_usage_keys(self, keys: Iterable[str]) -> set[tuple[str, str]]:
+        wanted = list(keys)
+        if not wanted:
+            return set()
+        rows = self.session.execute(
+            select(t.usage_events.c.tenant_id, t.usage_events.c.idempotency_key).where(
+                t.usage_events.c.idempotency_key.in_(wanted)
+            )
+        )
+        return {(r.tenant_id, r.idempotency_key) for r in rows}
+
+    def add_usage(self, rows: list[dict[str, object]]) -> None:
+        if rows:
+            self.session.execute(insert(t.usage_events), rows)
+
+    def hourly_totals(self, hour: datetime) -> dict[tuple[str, str, datetime], int]:
+        ue = t.usage_events.c
+        rows = self.session.execute(
+            select(ue.agreement_id, ue.dimension, func.sum(ue.quantity).label("total"))
+            .where(ue.hour == hour, ue.agreement_id.is_not(None))
+            .group_by(ue.agreement_id, ue.dimension)
+        )
+        return {(r.agreement_id, r.dimension, hour): int(r.total) for r in rows}
+
+    def metered_agreements(self) -> list[Agreement]:
+        """Agreements whose buyer is known (registered or announced): the ones AWS expects records for."""
+        return list(self.session.scalars(select(Agreement).where(t.agreements.c.aws_account_id.is_not(None))))
+
+    def recorded_in_hour(self, hour: datetime) -> set[tuple[str, str]]:
+        mr = t.metering_records.c
+        return {
+            (r.agreement_id, r.dimension)
+            for r in self.session.execute(select(mr.agreement_id, mr.dimension).where(mr.hour == hour))
+        }
+
+    def add_record(self, record: MeteringRecord) -> None:
+        self.session.add(record)
+
+    def pending_records(self) -> list[MeteringRecord]:
+        return list(self.session.scalars(select(MeteringRecord).where(t.metering_records.c.status == "pending")))
+
+    def record(self, record_id: str) -> MeteringRecord | None:
+        return self.session.get(MeteringRecord, record_id)
+
+    def agreements_by_id(self) -> dict[str, Agreement]:
+        return {a.agreement_id: a for a in self.session.scalars(select(Agreement))}

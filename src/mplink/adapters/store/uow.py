@@ -15,6 +15,7 @@ from mplink.adapters.store.repositories import (
     EntitlementRepository,
     InboxRepository,
     LedgerRepository,
+    MeteringRepository,
     TenantRepository,
 )
 
@@ -26,6 +27,7 @@ class SqlUnitOfWork:
     inbox: InboxRepository
     access: AccessRepository
     entitlements: EntitlementRepository
+    metering: MeteringRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -39,6 +41,7 @@ class SqlUnitOfWork:
         self.inbox = InboxRepository(self.session)
         self.access = AccessRepository(self.session)
         self.entitlements = EntitlementRepository(self.session)
+        self.metering = MeteringRepository(self.session)
         return self
 
     def __exit__(
