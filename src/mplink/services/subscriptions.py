@@ -119,3 +119,14 @@ def change_dict(c: AccountChange) -> dict[str, Any]:
         "updated_at": c.updated_at.isoformat(),
         "source_ended_at": c.source_ended_at.isoformat() if c.source_ended_at else None,
     }
+
+
+def list_agreements(uow: UnitOfWork, offset: int, limit: int) -> list[dict[str, Any]]:
+    """Operator listing, oldest id first; ``limit`` rows at most."""
+    with uow:
+        return [agreement_dict(a) for a in uow.ledger.agreements_page(offset, limit)]
+
+
+def list_account_changes(uow: UnitOfWork, offset: int, limit: int) -> list[dict[str, Any]]:
+    with uow:
+        return [change_dict(c) for c in uow.ledger.changes_page(offset, limit)]

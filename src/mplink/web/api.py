@@ -8,17 +8,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from mplink.adapters.store import tables as t
-from mplink.domain.agreement import Agreement
-from mplink.domain.billing import AccountChange
 from mplink.domain.clock import utc
 from mplink.domain.usage import UsageEvent
 from mplink.services import auth
 from mplink.services.metering import ingest_usage
 from mplink.services.registration import link_with_token
-from mplink.services.subscriptions import agreement_dict, change_dict, tenant_entitlements, tenant_subscription
+from mplink.services.subscriptions import (
+    list_account_changes,
+    list_agreements,
+    tenant_entitlements,
+    tenant_subscription,
+)
 from mplink.services.tenants import list_tenants
 from mplink.web.state import app_state
 
@@ -164,23 +165,12 @@ def operator_tenants(request: Request, p: Principal, offset: Offset = 0, limit: 
 @router.get("/agreements", response_model=Page)
 def operator_agreements(request: Request, p: Principal, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
     _operator(p)
-    with app_state(request).uow() as uow:
-        rows = list(
-            uow.session.scalars(select(Agreement).order_by(t.agreements.c.agreement_id).offset(offset).limit(limit + 1))
-        )
-        return _page([agreement_dict(a) for a in rows[:limit]], offset, limit, len(rows) > limit)
+    rows = list_agreements(app_state(request).uow(), offset, limit + 1)
+    return _page(rows[:limit], offset, limit, len(rows) > limit)
 
 
 @router.get("/account-changes", response_model=Page)
 def operator_changes(request: Request, p: Principal, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
     _operator(p)
-    with app_state(request).uow() as uow:
-        rows = list(
-            uow.session.scalars(
-                select(AccountChange)
-                .order_by(t.account_changes.c.started_at, t.account_changes.c.id)
-                .offset(offset)
-                .limit(limit + 1)
-            )
-        )
-        return _page([change_dict(c) for c in rows[:limit]], offset, limit, len(rows) > limit)
+    rows = list_account_changes(app_state(request).uow(), offset, limit + 1)
+    return _page(rows[:limit], offset, limit, len(rows) > limit)

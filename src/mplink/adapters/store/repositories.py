@@ -275,6 +275,15 @@ class LedgerRepository:
                 ledger.legacy[(sub.product_code, sub.customer_identifier)] = sub
         return ledger
 
+    def agreements_page(self, offset: int, limit: int) -> list[Agreement]:
+        stmt = select(Agreement).order_by(t.agreements.c.agreement_id).offset(offset).limit(limit)
+        return list(self.session.scalars(stmt))
+
+    def changes_page(self, offset: int, limit: int) -> list[AccountChange]:
+        ac = t.account_changes.c
+        stmt = select(AccountChange).order_by(ac.started_at, ac.id).offset(offset).limit(limit)
+        return list(self.session.scalars(stmt))
+
     def save(self, ledger: Ledger) -> None:
         """Objects loaded are tracked by the session; the ones the domain created are added here."""
         for obj in ledger.added:
