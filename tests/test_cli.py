@@ -148,6 +148,7 @@ def test_demo_starts_seeds_and_stops(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/login" in out and f"http://127.0.0.1:{sandbox_port}/console" in out
     assert "admin@example.com" in out
     assert "mplink move plan --product prod-g232pyu6l55l4 --from-profile demo-source" in out
+    assert str(Path(sys.executable).with_name("mplink")) in out  # runnable as printed
     assert (tmp_path / "mplink-demo-aws-credentials").read_text().count("aws_access_key_id") == 2
     # the same ports again: nothing was left running
     again = subprocess.run(

@@ -144,7 +144,7 @@ def start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str],
         _wait_http(f"{sandbox_url}/_sandbox/health", run.procs[-1])
         run.source_agreement_id = _seed_source_subscription(run, product.product_id, log)
         run.product_id = product.product_id
-        run.credentials_file = workdir / "mplink-demo-aws-credentials"
+        run.credentials_file = (workdir / "mplink-demo-aws-credentials").resolve()
         run.credentials_file.write_text(
             f"# AWS profiles of the demo's buyer accounts (the sandbox takes AKIA + account id as key id)\n"
             f"[demo-source]\naws_access_key_id = AKIA{SOURCE}\naws_secret_access_key = demo\n"
@@ -202,6 +202,12 @@ def _seed_source_subscription(run: DemoRun, product_id: str, log: Callable[[str]
     return str(agreement_id)
 
 
+def _mplink_command() -> str:
+    """The mplink this demo runs from (``.venv/bin/mplink`` after ``make demo``), so the line works as printed."""
+    beside = Path(sys.executable).with_name("mplink")
+    return str(beside) if beside.exists() else "mplink"
+
+
 def print_guide(run: DemoRun, console: Console) -> None:
     console.print(
         f"""
@@ -224,7 +230,7 @@ The seed's procedure:
 
 Or let mplink do it through the buyer APIs (plan first; then 'apply --yes'):
   export AWS_SHARED_CREDENTIALS_FILE={run.credentials_file} MPLINK_AWS_ENDPOINT_URL={run.sandbox_url}
-  mplink move plan --product {run.product_id} --from-profile demo-source --to-profile demo-destination \\
+  {_mplink_command()} move plan --product {run.product_id} --from-profile demo-source --to-profile demo-destination \\
     --seller-url {run.seller_url} --tenant {run.tenant_id} --seller-key {run.tenant_key} \\
     --offer-name 'Classmethod, Inc. for SaaS * Private Offer'
 """,

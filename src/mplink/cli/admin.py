@@ -170,6 +170,12 @@ def demo(
 
     if port == sandbox_port:
         fail("--port and --sandbox-port must differ")
+    import signal
+
+    def stop_on_term(*_: object) -> None:
+        raise KeyboardInterrupt  # so the processes the demo started are stopped too
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     with friendly_errors():
         run = start_demo(workdir, port, sandbox_port, lambda m: console.print(m))
     try:
