@@ -16,6 +16,7 @@ from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
 from mplink.config import Settings
+from mplink.domain.catalog import Catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import build_sandbox
 from mplink.services.auth import create_api_key
@@ -68,6 +69,8 @@ def make_world(
     monkeypatch: pytest.MonkeyPatch,
     queue_url: str | None = None,
     http_events: bool = True,
+    catalog: Catalog | None = None,
+    sns: bool = False,
 ) -> Iterator[World]:
     """The seller app first (so the sandbox can post events to it), then the sandbox pointed at it."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", f"AKIA{SELLER}")
@@ -75,7 +78,8 @@ def make_world(
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     upgrade(database_url)
     store = Store(database_url)
-    store_catalog(store.uow(), load_catalog())
+    catalog = catalog or load_catalog()
+    store_catalog(store.uow(), catalog)
     tenant_id = create_tenant(store.uow(), "Example Corp", ADMIN_EMAIL, ADMIN_PASSWORD)
     tenant_key, _ = create_api_key(store.uow(), tenant_id, "e2e")
     operator_key, _ = create_api_key(store.uow(), None, "e2e operator")
@@ -90,17 +94,25 @@ def make_world(
     app = create_app(settings, store=store)
     with serve_app(app) as seller_url:
         box = build_sandbox(
-            load_catalog(),
+            catalog,
             tmp_path / "sandbox.db",
             SandboxSettings(provisioning_delay=timedelta(0), fulfillment_url=f"{seller_url}/marketplace/register"),
             event_endpoint=f"{seller_url}/events/eventbridge" if http_events else None,
             event_secret=SECRET,
             event_queue_url=queue_url,
+            sns_endpoint=f"{seller_url}/events/sns" if sns else None,
         )
         try:
             with serve_app(box.app) as sandbox_url:
                 app.state.mplink.marketplace = SellerMarketplace(sandbox_url)
-                settings_with_sandbox = Settings(**{**settings.__dict__, "aws_endpoint_url": sandbox_url})
+                box.set_public_url(sandbox_url)
+                settings_with_sandbox = Settings(
+                    **{
+                        **settings.__dict__,
+                        "aws_endpoint_url": sandbox_url,
+                        "sns_trusted_cert_prefixes": (f"{sandbox_url}/_sandbox/sns/",),
+                    }
+                )
                 app.state.mplink.settings = settings_with_sandbox
                 yield World(
                     Seller(seller_url, store, app, tenant_id, tenant_key, operator_key),

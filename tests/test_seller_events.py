@@ -147,3 +147,28 @@ def test_wrong_order_expires_then_linking_restores(world: World) -> None:
     with seller.store.uow() as uow:  # nothing was deleted: both agreements and both links are kept
         assert len(uow.session.execute(t.billing_links.select()).all()) == 2
         assert len(uow.session.execute(t.agreements.select()).all()) == 2
+
+
+def test_legacy_product_lifecycle_arrives_over_signed_sns(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A legacy product, EventBridge off: the sandbox signs SNS messages with its certificate, the seller
+    trusts it by prefix, verifies each one, and the unsubscribe ends the agreement by CustomerIdentifier."""
+    from mplink.adapters.catalog_file import parse_catalog, seed_catalog_text
+
+    data = json.loads(seed_catalog_text())
+    data["products"][0]["legacy"] = True
+    catalog = parse_catalog(json.dumps(data))
+    for world in make_world(tmp_path, database_url, monkeypatch, http_events=False, catalog=catalog, sns=True):
+        seller, sb = world.seller, world.sandbox
+        agreement = subscribe(sb, DST, PRIVATE_OFFER)
+        linked = link(seller, token_for(sb, DST, agreement))
+        assert linked["type"] == "aws_marketplace"
+        sb.client("marketplace-agreement", DST).cancel_agreement(agreementId=agreement)
+        sb.control("POST", "clock", json={"advance_seconds": 3601})  # the final window passes
+        wait_until(lambda s=seller: s.subscription()["type"] == "expired", what="unsubscribe-success over SNS")
+        log = sb.control("GET", "sns/log")
+        actions = [json.loads(e["envelope"]["Message"])["action"] for e in log]
+        assert {"subscribe-success", "unsubscribe-pending", "unsubscribe-success"} <= set(actions)
+        assert all(e["status"] == 200 for e in log), log
+        assert all(e["delivered_to"] == [] for e in sb.control("GET", "events"))  # EventBridge delivered nothing

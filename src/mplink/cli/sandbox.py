@@ -22,6 +22,7 @@ def sandbox(
     event_endpoint: Annotated[str | None, typer.Option(help="POST EventBridge events to this URL.")] = None,
     event_secret: Annotated[str | None, typer.Option(help="Send this in the X-Mplink-Secret header.")] = None,
     event_queue_url: Annotated[str | None, typer.Option(help="Send EventBridge events to this SQS queue.")] = None,
+    sns_endpoint: Annotated[str | None, typer.Option(help="POST signed legacy SNS messages (legacy products).")] = None,
     state: Annotated[Path, typer.Option(help="SQLite file that keeps agreements across restarts.")] = Path(
         "mplink-sandbox.db"
     ),
@@ -38,7 +39,11 @@ def sandbox(
 
     if fulfillment_url is not None and not fulfillment_url.startswith(("http://", "https://")):
         fail("--fulfillment-url must be an http:// or https:// URL")
-    for name, url in (("--event-endpoint", event_endpoint), ("--event-queue-url", event_queue_url)):
+    for name, url in (
+        ("--event-endpoint", event_endpoint),
+        ("--event-queue-url", event_queue_url),
+        ("--sns-endpoint", sns_endpoint),
+    ):
         if url is not None and not url.startswith(("http://", "https://")):
             fail(f"{name} must be an http:// or https:// URL")
     with friendly_errors():
@@ -50,8 +55,8 @@ def sandbox(
         provisioning_delay=timedelta(seconds=provisioning_seconds),
         fulfillment_url=fulfillment_url,
     )
-    box = build_sandbox(cat, state, sb_settings, event_endpoint, event_secret, event_queue_url)
     base = f"http://{host}:{port}"
+    box = build_sandbox(cat, state, sb_settings, event_endpoint, event_secret, event_queue_url, sns_endpoint, base)
     console.print(f"AWS Marketplace sandbox on {base}  (state: {state})")
     console.print(
         f"  boto3: endpoint_url='{base}', access key AKIA<account id>, e.g. AKIA{cat.seller_account_id} (seller)"
@@ -59,6 +64,8 @@ def sandbox(
     console.print(f"  buyer console: {base}/console")
     for b in cat.buyer_accounts:
         console.print(f"    {b.account_id}  {b.name}")
+    if sns_endpoint:
+        console.print(f"  legacy SNS to: {sns_endpoint} (certificate: {base}/_sandbox/sns/cert.pem)")
     if event_endpoint or event_queue_url:
         console.print(f"  events to: {', '.join(x for x in (event_endpoint, event_queue_url) if x)}")
     serve(box, host, port)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from mplink.sandbox import protocol
 from mplink.sandbox.errors import SandboxError, validation
-from mplink.sandbox.events import EventDispatcher
+from mplink.sandbox.events import EventDispatcher, SnsPublisher
 from mplink.sandbox.marketplace import Faults, Marketplace
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -43,7 +43,9 @@ def handlers(market: Marketplace) -> dict[tuple[str, str], tuple[Handler, str]]:
     }
 
 
-def create_app(market: Marketplace, dispatcher: EventDispatcher | None = None) -> FastAPI:
+def create_app(
+    market: Marketplace, dispatcher: EventDispatcher | None = None, sns: SnsPublisher | None = None
+) -> FastAPI:
     app = FastAPI(title="mplink AWS Marketplace sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     table = handlers(market)
 
@@ -226,6 +228,17 @@ def create_app(market: Marketplace, dispatcher: EventDispatcher | None = None) -
         if dispatcher is None:
             return []
         return [dict(e) for e in list(dispatcher.log)]
+
+    @app.get("/_sandbox/sns/cert.pem")
+    def sns_certificate() -> Response:
+        """The certificate legacy SNS messages are signed with (trust it with MPLINK_SNS_TRUSTED_CERT_PREFIXES)."""
+        if sns is None:
+            return _control_error(SandboxError("ResourceNotFoundException", "start the sandbox with --sns-endpoint"))
+        return Response(sns.signer().cert_pem(), media_type="application/x-pem-file")
+
+    @app.get("/_sandbox/sns/log")
+    def sns_log() -> list[dict[str, Any]]:
+        return [dict(e) for e in list(sns.log)] if sns else []
 
     @app.post("/_sandbox/reset")
     def control_reset() -> dict[str, str]:

@@ -159,3 +159,87 @@ class EventDispatcher:
 
 class PermanentError(RuntimeError):
     pass
+
+
+class SnsPublisher:
+    """Legacy products: signed SNS notifications POSTed to the seller's SNS endpoint, as SNS delivers them
+    over HTTP. Timestamps are real time (a seller checks them against its own clock)."""
+
+    def __init__(self, market: Marketplace, endpoint: str, base_url: str | None = None) -> None:
+        from mplink.sandbox.sns import SnsSigner
+
+        self.market = market
+        self.endpoint = endpoint
+        self.base_url = base_url
+        self._signer: SnsSigner | None = None
+        self.log: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="sandbox-sns", daemon=True)
+        market.on_legacy(self.publish)
+
+    def signer(self) -> Any:
+        from mplink.sandbox.sns import SnsSigner
+
+        if self._signer is None:
+            if not self.base_url:
+                raise RuntimeError("the sandbox's public URL is not known yet")
+            self._signer = SnsSigner(f"{self.base_url.rstrip('/')}/_sandbox/sns/cert.pem")
+        return self._signer
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def pending(self) -> int:
+        return self._queue.unfinished_tasks
+
+    def publish(self, action: str, product_code: str, customer_identifier: str, offer_id: str) -> None:
+        from mplink.sandbox.sns import MARKETPLACE_SNS_ACCOUNT, marketplace_message, notification, topic_arn
+
+        if action == "entitlement-updated":
+            topic = f"arn:aws:sns:us-east-1:{MARKETPLACE_SNS_ACCOUNT}:aws-mp-entitlement-notification-{product_code}"
+            body = marketplace_message(action, customer_identifier, product_code)
+        else:
+            topic = topic_arn(product_code)
+            body = marketplace_message(
+                action, customer_identifier, product_code, offer_identifier=offer_id, free_trial=False
+            )
+        envelope = notification(
+            topic,
+            body,
+            timestamp=datetime.now(UTC),
+            unsubscribe_url=f"{(self.base_url or '').rstrip('/')}/_sandbox/sns/unsubscribe",
+        )
+        entry: dict[str, Any] = {"envelope": envelope, "status": None, "error": None}
+        self.log.append(entry)
+        self._queue.put(entry)
+
+    def _run(self) -> None:
+        from mplink.sandbox.sns import delivery_headers
+
+        while True:
+            entry = self._queue.get()
+            if entry is None:
+                self._queue.task_done()
+                return
+            try:
+                signed = self.signer().sign(entry["envelope"])
+                entry["envelope"] = signed
+                for delay in (0.0, *RETRY_DELAYS[:4]):
+                    time.sleep(delay)
+                    try:
+                        r = httpx.post(
+                            self.endpoint, content=json.dumps(signed), headers=delivery_headers(signed), timeout=10
+                        )
+                        entry["status"] = r.status_code
+                        if r.status_code < 500:
+                            break
+                    except httpx.HTTPError as exc:
+                        entry["error"] = str(exc)
+            except Exception as exc:  # recorded in the log for /_sandbox/sns/log
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._queue.task_done()

@@ -65,6 +65,8 @@ class CallRecord:
 
 
 Emit = Callable[[str, dict[str, Any], list[str]], None]
+#: legacy SNS: (action, product code, customer identifier, offer id)
+EmitLegacy = Callable[[str, str, str, str], None]
 
 
 def _hour(ts: datetime) -> datetime:
@@ -114,6 +116,7 @@ class Marketplace:
         self.calls: deque[CallRecord] = deque(maxlen=100_000)
         self._throttle_windows: dict[str, deque[float]] = {}
         self._listeners: list[Emit] = []
+        self._legacy_listeners: list[EmitLegacy] = []
 
     # -- infrastructure ----------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -130,6 +133,17 @@ class Marketplace:
 
     def on_event(self, listener: Emit) -> None:
         self._listeners.append(listener)
+
+    def on_legacy(self, listener: EmitLegacy) -> None:
+        self._legacy_listeners.append(listener)
+
+    def _emit_legacy(self, action: str, a: SbAgreement) -> None:
+        """Legacy products also tell the seller over SNS, by CustomerIdentifier."""
+        product = self.product(a.product_id)
+        if not product.legacy or not a.customer_identifier:
+            return
+        for listener in self._legacy_listeners:
+            listener(action, product.product_code, a.customer_identifier, a.offer_id)
 
     def _emit(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
         for listener in self._listeners:
@@ -219,10 +233,12 @@ class Marketplace:
                     a.license_updated_sent = True
                     self._save(a)
                     self._emit_license("License Updated", a)
+                    self._emit_legacy("entitlement-updated", a)
                 if a.end_time and not a.deprovisioned and now >= a.end_time + self.settings.final_metering_window:
                     a.deprovisioned = True
                     self._save(a)
                     self._emit_license("License Deprovisioned", a)
+                    self._emit_legacy("unsubscribe-success", a)
 
     # -- events --------------------------------------------------------------------------------------------
     def _agreement_detail(self, a: SbAgreement) -> dict[str, Any]:
@@ -759,6 +775,7 @@ class Marketplace:
             self._save(source)
             self._emit_agreement("Ended", source)
         self._emit_agreement("Created", a)
+        self._emit_legacy("subscribe-success", a)
         self.tick()
         return a
 
@@ -821,6 +838,7 @@ class Marketplace:
             a.end_time = self.now()
             self._save(a)
             self._emit_agreement("Ended", a)
+            self._emit_legacy("unsubscribe-pending", a)
             return {}
 
     def set_cancellable(self, agreement_id: str, cancellable: bool) -> SbAgreement:

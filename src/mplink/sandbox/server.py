@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from mplink.domain.catalog import Catalog
 from mplink.sandbox.app import create_app
-from mplink.sandbox.events import EventDispatcher
+from mplink.sandbox.events import EventDispatcher, SnsPublisher
 from mplink.sandbox.marketplace import Marketplace, SandboxSettings
 from mplink.sandbox.persist import StateFile
 
@@ -23,10 +23,18 @@ class Sandbox:
     app: FastAPI
     state: StateFile
     _stop: threading.Event
+    sns: SnsPublisher | None = None
+
+    def set_public_url(self, url: str) -> None:
+        """Where the sandbox is reachable (its SNS certificate URL is built from it)."""
+        if self.sns is not None:
+            self.sns.base_url = url
 
     def close(self) -> None:
         self._stop.set()
         self.dispatcher.stop()
+        if self.sns is not None:
+            self.sns.stop()
         self.state.close()
 
 
@@ -37,11 +45,16 @@ def build_sandbox(
     event_endpoint: str | None = None,
     event_secret: str | None = None,
     event_queue_url: str | None = None,
+    sns_endpoint: str | None = None,
+    public_url: str | None = None,
 ) -> Sandbox:
     state = StateFile(state_path)
     market = Marketplace(catalog, state, settings)
     dispatcher = EventDispatcher(market, event_endpoint, event_secret, event_queue_url)
     dispatcher.start()
+    sns = SnsPublisher(market, sns_endpoint, public_url) if sns_endpoint else None
+    if sns is not None:
+        sns.start()
     stop = threading.Event()
 
     def ticker() -> None:  # provisioning and deprovisioning happen on time even when nobody calls
@@ -49,7 +62,7 @@ def build_sandbox(
             market.tick()
 
     threading.Thread(target=ticker, name="sandbox-clock", daemon=True).start()
-    return Sandbox(market, dispatcher, create_app(market, dispatcher), state, stop)
+    return Sandbox(market, dispatcher, create_app(market, dispatcher, sns), state, stop, sns)
 
 
 def serve(sandbox: Sandbox, host: str, port: int) -> None:
