@@ -14,7 +14,7 @@ from mplink.adapters.store.uow import Store
 from mplink.services.catalog import load_catalog as store_catalog
 from tests.pgserver import TempPostgres, find_bindir
 
-pytest_plugins = ["tests.sandbox_fixtures", "tests.seller_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.seller_fixtures", "tests.browser"]
 
 REQUIRE_POSTGRES = os.environ.get("MPLINK_REQUIRE_POSTGRES") == "1"
 

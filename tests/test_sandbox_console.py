@@ -4,7 +4,6 @@ Subscribe" to the seller resolving the registration token, then Subscriptions ->
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,16 +15,13 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 import httpx
 import pytest
-from babel.messages.extract import extract
-from babel.messages.pofile import read_po
-from jinja2 import Environment
-from jinja2.ext import extract_from_ast
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from mplink.sandbox.marketplace import SandboxSettings
+from tests.browser import japanese_catalog
 from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, PUBLIC_OFFER, SELLER, SRC, RunningSandbox
 from tests.servers import serve_app
 
@@ -36,16 +32,6 @@ PRIVATE_NAME = "Classmethod, Inc. for SaaS 2026-01-01- Private Offer"
 PUBLIC_NAME = "Trend Micro for SaaS"
 OUTSIDER = "333333333333"  # a valid account that the private offer is not extended to
 SANDBOX_DIR = Path(__file__).resolve().parents[1] / "src" / "mplink" / "sandbox"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 #: the words the seed's screens use, per language
 WORDS = {
@@ -499,18 +485,7 @@ def test_console_cancels_what_the_api_refuses(running_sandbox: RunningSandbox, w
 
 def test_every_message_has_a_japanese_translation() -> None:
     """Each msgid used by the templates and console.py is in the ja catalog, with the same placeholders."""
-    used: set[str] = set()
-    env = Environment()
-    for template in (SANDBOX_DIR / "templates").glob("*.html"):
-        used |= {m for _, _, m in extract_from_ast(env.parse(template.read_text()), gettext_functions=("_",))}
-    with (SANDBOX_DIR / "console.py").open("rb") as fh:
-        used |= {str(m[1]) for m in extract("python", fh, keywords={"N_": None, "_": None})}
-    with (SANDBOX_DIR / "locales" / "ja" / "LC_MESSAGES" / "console.po").open("rb") as fh:
-        catalog = read_po(fh, locale="ja")
-    translated = {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
-    assert sorted(used - set(translated)) == []
-    for msgid in used:
-        assert sorted(re.findall(r"%\(\w+\)s", msgid)) == sorted(re.findall(r"%\(\w+\)s", translated[msgid])), msgid
+    translated = japanese_catalog(SANDBOX_DIR, "console.py", "console")
     seed_words = {
         "Continue to Subscribe": "サブスクリプションを申し込む",
         "Subscribe": "申し込む",
@@ -525,27 +500,6 @@ def test_every_message_has_a_japanese_translation() -> None:
 
 
 # -- the seed's clicks in Chromium --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("MPLINK_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"Chromium is required (MPLINK_REQUIRE_CHROMIUM=1) but {CHROMIUM} is not installed")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("MPLINK_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])

@@ -9,7 +9,6 @@ Screenshots of each step go to $MPLINK_SCREENSHOTS (else the test's tmp_path); d
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from mplink.services.tenants import create_tenant
 from mplink.web.app import create_app
 from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
 from tests.servers import serve_app
-from tests.test_sandbox_console import CHROMIUM, CHROMIUM_ARGS, WORDS, exact, html
+from tests.test_sandbox_console import WORDS, exact, html
 from tests.test_web_pages import (
     ADMIN,
     PASSWORD,
@@ -75,29 +74,6 @@ SELLER_WORDS = {
         "done": "完了",
     },
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("MPLINK_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"Chromium is required (MPLINK_REQUIRE_CHROMIUM=1) but {CHROMIUM} is not installed")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("MPLINK_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20.0, every: float = 0.2) -> None:

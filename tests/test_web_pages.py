@@ -14,12 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from babel.messages.extract import extract
-from babel.messages.pofile import read_po
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from jinja2 import Environment
-from jinja2.ext import extract_from_ast
 from sqlalchemy import select
 from starlette.requests import Request
 
@@ -36,6 +32,7 @@ from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant, list_tenants
 from mplink.web.app import create_app
 from mplink.web.pages import PENDING_COOKIE, error_page, marketplace_product_url, safe_next
+from tests.browser import japanese_catalog
 from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, PUBLIC_OFFER, SRC, RunningSandbox
 from tests.test_sandbox_console import El, html
 
@@ -841,18 +838,7 @@ def test_error_page_escapes_the_message() -> None:
 
 def test_every_message_has_a_japanese_translation() -> None:
     """Each msgid used by the templates and pages.py is in the ja catalog, with the same placeholders."""
-    used: set[str] = set()
-    env = Environment()
-    for template in (WEB_DIR / "templates").glob("*.html"):
-        used |= {m for _, _, m in extract_from_ast(env.parse(template.read_text()), gettext_functions=("_",))}
-    with (WEB_DIR / "pages.py").open("rb") as fh:
-        used |= {str(m[1]) for m in extract("python", fh, keywords={"N_": None, "_": None})}
-    with (WEB_DIR / "locales" / "ja" / "LC_MESSAGES" / "web.po").open("rb") as fh:
-        catalog = read_po(fh, locale="ja")
-    translated = {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
-    assert sorted(used - set(translated)) == []
-    for msgid in used:
-        assert sorted(re.findall(r"%\(\w+\)s", msgid)) == sorted(re.findall(r"%\(\w+\)s", translated[msgid])), msgid
+    translated = japanese_catalog(WEB_DIR, "pages.py", "web")
     seed_words = {
         "Subscription management": "サブスクリプション管理",
         "Subscription type": "サブスクリプションタイプ",
