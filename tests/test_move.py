@@ -49,6 +49,23 @@ class MoveWorld:
             env[crash[0]] = crash[1]
         return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180, stdin=subprocess.DEVNULL)
 
+    def status(self, state: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        seller = self.world.seller
+        argv = [
+            *MPLINK,
+            "move",
+            "status",
+            "--state",
+            state,
+            "--seller-url",
+            seller.url,
+            "--seller-key",
+            seller.tenant_key,
+            *extra,
+            "--json",
+        ]
+        return subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=90)
+
     def snapshot(self) -> tuple[Any, Any]:
         sb = self.world.sandbox
         return sb.control("GET", "agreements"), self.world.seller.subscription()
@@ -172,46 +189,10 @@ def test_source_not_cancellable_prints_console_steps_and_status_waits(move_world
     assert "Manage -> Actions -> Cancel" in proc.stdout and "mplink move status" in proc.stdout
     sub = move_world.world.seller.subscription()
     assert sub["aws_account_id"] == DST and sub["pending_cancellations"] != []  # verified, not yet cancelled
-    status = subprocess.run(
-        [
-            *MPLINK,
-            "move",
-            "status",
-            "--state",
-            state,
-            "--seller-url",
-            move_world.world.seller.url,
-            "--seller-key",
-            move_world.world.seller.tenant_key,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=move_world.env,
-        timeout=60,
-    )
+    status = move_world.status(state)
     assert json.loads(status.stdout)["source_pending"] is True
     sb.box.market.cancel_agreement(SRC, {"agreementId": move_world.src_agreement}, from_console=True)
-    status = subprocess.run(
-        [
-            *MPLINK,
-            "move",
-            "status",
-            "--state",
-            state,
-            "--seller-url",
-            move_world.world.seller.url,
-            "--seller-key",
-            move_world.world.seller.tenant_key,
-            "--wait",
-            "30",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=move_world.env,
-        timeout=90,
-    )
+    status = move_world.status(state, "--wait", "30")
     result = json.loads(status.stdout)
     assert result["source_pending"] is False and "completed" in result["steps_done"]
 

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -140,23 +141,30 @@ def test_events_reach_http_endpoint_and_sqs(tmp_path: Path, moto_sqs: str, monke
     assert sorted(m["id"] for m in messages) == sorted(ids)
 
 
-def test_wrong_secret_is_recorded_not_retried_forever(tmp_path: Path) -> None:
-    receiver = Receiver("right")
+@contextmanager
+def sandbox_posting_to(receiver: Receiver, tmp_path: Path, secret: str) -> Iterator[RunningSandbox]:
+    """A running sandbox whose events go to ``receiver`` with ``secret`` in the header."""
     with serve_app(receiver.app) as seller_url:
         box = build_sandbox(
             load_catalog(),
             tmp_path / "sb.db",
             SandboxSettings(provisioning_delay=timedelta(0)),
             event_endpoint=f"{seller_url}/events",
-            event_secret="wrong",
+            event_secret=secret,
         )
         try:
             with serve_app(box.app) as url:
-                subscribe(RunningSandbox(box, url), DST, PRIVATE_OFFER)
-                wait_for(lambda: box.dispatcher.pending() == 0 and receiver.refused >= 2)
-                log = RunningSandbox(box, url).control("GET", "events")
+                yield RunningSandbox(box, url)
         finally:
             box.close()
+
+
+def test_wrong_secret_is_recorded_not_retried_forever(tmp_path: Path) -> None:
+    receiver = Receiver("right")
+    with sandbox_posting_to(receiver, tmp_path, "wrong") as sb:
+        subscribe(sb, DST, PRIVATE_OFFER)
+        wait_for(lambda: sb.box.dispatcher.pending() == 0 and receiver.refused >= 2)
+        log = sb.control("GET", "events")
     assert receiver.events == []
     assert log
     for e in log:
@@ -165,21 +173,9 @@ def test_wrong_secret_is_recorded_not_retried_forever(tmp_path: Path) -> None:
 
 def test_duplicate_delivery_fault(tmp_path: Path) -> None:
     receiver = Receiver("s")
-    with serve_app(receiver.app) as seller_url:
-        box = build_sandbox(
-            load_catalog(),
-            tmp_path / "sb.db",
-            SandboxSettings(provisioning_delay=timedelta(0)),
-            event_endpoint=f"{seller_url}/events",
-            event_secret="s",
-        )
-        try:
-            with serve_app(box.app) as url:
-                sb = RunningSandbox(box, url)
-                sb.control("POST", "faults", json={"duplicate_event_pct": 100, "shuffle_events": True, "seed": 7})
-                subscribe(sb, DST, PRIVATE_OFFER)
-                wait_for(lambda: len(receiver.events) >= 4 and box.dispatcher.pending() == 0)
-        finally:
-            box.close()
+    with sandbox_posting_to(receiver, tmp_path, "s") as sb:
+        sb.control("POST", "faults", json={"duplicate_event_pct": 100, "shuffle_events": True, "seed": 7})
+        subscribe(sb, DST, PRIVATE_OFFER)
+        wait_for(lambda: len(receiver.events) >= 4 and sb.box.dispatcher.pending() == 0)
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == 2 * len(set(ids))  # every event delivered twice, with the same id

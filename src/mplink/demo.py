@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -160,7 +161,7 @@ def start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str],
 def _seed_source_subscription(run: DemoRun, product_id: str, log: Callable[[str], None]) -> str:
     """1111-1111-1111 subscribes to the private offer and links it, through the real buyer and seller APIs."""
 
-    def buyer(service: str) -> object:
+    def buyer(service: str) -> Any:
         return boto3.client(
             service,
             endpoint_url=run.sandbox_url,
@@ -170,24 +171,22 @@ def _seed_source_subscription(run: DemoRun, product_id: str, log: Callable[[str]
         )
 
     disc, agr = buyer("marketplace-discovery"), buyer("marketplace-agreement")
-    options = disc.list_purchase_options(  # type: ignore[attr-defined]
+    options = disc.list_purchase_options(
         filters=[
             {"filterType": "PRODUCT_ID", "filterValues": [product_id]},
             {"filterType": "VISIBILITY_SCOPE", "filterValues": ["PRIVATE"]},
         ]
     )["purchaseOptions"]
-    offer = disc.get_offer(offerId=options[0]["purchaseOptionId"])  # type: ignore[attr-defined]
-    terms = disc.get_offer_terms(offerId=offer["offerId"])["offerTerms"]  # type: ignore[attr-defined]
-    request = agr.create_agreement_request(  # type: ignore[attr-defined]
+    offer = disc.get_offer(offerId=options[0]["purchaseOptionId"])
+    terms = disc.get_offer_terms(offerId=offer["offerId"])["offerTerms"]
+    request = agr.create_agreement_request(
         intent="NEW",
         agreementProposalIdentifier=offer["agreementProposalId"],
         requestedTerms=[{"id": next(iter(t.values()))["id"]} for t in terms],
     )
-    agreement_id = agr.accept_agreement_request(  # type: ignore[attr-defined]
-        agreementRequestId=request["agreementRequestId"]
-    )["agreementId"]
+    agreement_id = agr.accept_agreement_request(agreementRequestId=request["agreementRequestId"])["agreementId"]
     for _ in range(100):
-        ent = agr.get_agreement_entitlements(agreementId=agreement_id)["agreementEntitlements"][0]  # type: ignore[attr-defined]
+        ent = agr.get_agreement_entitlements(agreementId=agreement_id)["agreementEntitlements"][0]
         if ent["status"] == "PROVISIONED":
             break
         time.sleep(0.2)

@@ -41,13 +41,6 @@ class StateFile:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO kv (kind, key, value) VALUES (?, ?, ?)", (kind, key, text))
 
-    def put_many(self, kind: str, items: list[tuple[str, object]]) -> None:
-        rows = [(kind, k, json.dumps(dataclasses.asdict(o), default=_encode)) for k, o in items]  # type: ignore[call-overload]
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO kv (kind, key, value) VALUES (?, ?, ?)", rows)
-            self._db.execute("COMMIT")
-
     def load(self, kind: str, cls: type[T]) -> dict[str, T]:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM kv WHERE kind = ?", (kind,)).fetchall()

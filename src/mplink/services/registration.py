@@ -75,7 +75,9 @@ def register_customer(
             uow.access.redeem_token(digest, registration.agreement_id, now)
         uow.ledger.save(ledger)
         uow.commit()
-    return pending_registration(uow, registration.agreement_id, digest, now if seen is None else seen["redeemed_at"])  # type: ignore[arg-type]
+    redeemed_at = seen["redeemed_at"] if seen is not None else now
+    assert isinstance(redeemed_at, datetime)
+    return pending_registration(uow, registration.agreement_id, digest, redeemed_at)
 
 
 def pending_registration(uow: UnitOfWork, agreement_id: str, digest: str, redeemed_at: datetime) -> PendingRegistration:
