@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := 2> >(grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2)
 
-.PHONY: all demo test lint bench system-deps clean
+.PHONY: all demo test test-fast lint bench system-deps clean
 
 all: test
 
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	MPLINK_REQUIRE_POSTGRES=1 MPLINK_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -v
+
+# the unit tier: the domain and the services on in-memory fakes, no I/O and no servers
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
 
 bench: $(STAMP) system-deps
 	@$(BIN)/python -m benchmarks

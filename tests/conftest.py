@@ -12,9 +12,9 @@ from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
 from mplink.services.catalog import load_catalog as store_catalog
-from tests.pgserver import TempPostgres, find_bindir
+from tests.support.pgserver import TempPostgres, find_bindir
 
-pytest_plugins = ["tests.sandbox_fixtures", "tests.seller_fixtures", "tests.browser"]
+pytest_plugins = ["tests.support.sandbox_fixtures", "tests.support.seller_fixtures", "tests.support.browser"]
 
 REQUIRE_POSTGRES = os.environ.get("MPLINK_REQUIRE_POSTGRES") == "1"
 

@@ -21,10 +21,10 @@ from mplink.adapters.catalog_file import load_catalog
 from mplink.domain.event_parsing import parse_eventbridge
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import build_sandbox
-from tests.pgserver import free_port
-from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SELLER, RunningSandbox
-from tests.servers import serve_app
-from tests.test_sandbox_api import subscribe
+from tests.support.buyer import subscribe
+from tests.support.pgserver import free_port
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SELLER, RunningSandbox
+from tests.support.servers import serve_app
 
 
 class Receiver:

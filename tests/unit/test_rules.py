@@ -24,7 +24,7 @@ from mplink.domain.usage import (
     route_usage,
     totals_by_hour,
 )
-from tests.factories import (
+from tests.support.factories import (
     DST,
     PRIVATE_OFFER,
     PUBLIC_OFFER,

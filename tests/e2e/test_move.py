@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from mplink.services.move import STEPS
-from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
-from tests.seller_fixtures import World, make_world
-from tests.test_sandbox_api import subscribe
-from tests.test_seller_e2e import link, token_for
+from tests.support.buyer import subscribe
+from tests.support.journey import link, token_for
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
+from tests.support.seller_fixtures import World, make_world
 
 MPLINK = [str(Path(sys.executable).with_name("mplink"))]
 

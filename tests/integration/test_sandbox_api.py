@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import botocore.exceptions
 import cbor2
 import httpx
 import pytest
 
-from tests.sandbox_fixtures import (
+from tests.support.buyer import checked, subscribe
+from tests.support.sandbox_fixtures import (
     DST,
     PRIVATE_OFFER,
     PRODUCT_CODE,
@@ -22,36 +22,7 @@ from tests.sandbox_fixtures import (
     SRC,
     RunningSandbox,
 )
-from tests.shapes import assert_valid_output, shape_errors
-
-
-def checked(client: Any, operation: str, **params: Any) -> dict[str, Any]:
-    method = getattr(client, _snake(operation))
-    response: dict[str, Any] = method(**params)
-    assert_valid_output(client, operation, response)
-    return response
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-
-
-def subscribe(sb: RunningSandbox, account: str, offer_id: str, token: str | None = None) -> str:
-    """The buyer APIs end to end: find the offer, request and accept an agreement."""
-    disc = sb.client("marketplace-discovery", account)
-    offer = checked(disc, "GetOffer", offerId=offer_id)
-    terms = checked(disc, "GetOfferTerms", offerId=offer_id)["offerTerms"]
-    agr = sb.client("marketplace-agreement", account)
-    params: dict[str, Any] = {
-        "intent": "NEW",
-        "agreementProposalIdentifier": offer["agreementProposalId"],
-        "requestedTerms": [{"id": next(iter(t.values()))["id"]} for t in terms],
-    }
-    if token:
-        params["clientToken"] = token
-    request = checked(agr, "CreateAgreementRequest", **params)
-    accepted = checked(agr, "AcceptAgreementRequest", agreementRequestId=request["agreementRequestId"])
-    return str(accepted["agreementId"])
+from tests.support.shapes import shape_errors
 
 
 def test_every_operation_round_trips_through_boto3(running_sandbox: RunningSandbox) -> None:

@@ -20,38 +20,20 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from mplink.adapters.aws import MarketplaceUnavailable
-from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.passwords import hash_password
 from mplink.adapters.store import tables as t
-from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
-from mplink.config import Settings
 from mplink.domain.clock import now_utc
 from mplink.domain.tenant import Role, User
-from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant, list_tenants
 from mplink.web.app import create_app
 from mplink.web.pages import PENDING_COOKIE, error_page, marketplace_product_url, safe_next
-from tests.browser import japanese_catalog
-from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, PUBLIC_OFFER, SRC, RunningSandbox
-from tests.test_sandbox_console import El, html
+from tests.support.browser import japanese_catalog
+from tests.support.html import PRIVATE_NAME, PUBLIC_NAME, El, html
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, PUBLIC_OFFER, SRC, RunningSandbox
+from tests.support.web import ADMIN, PASSWORD, SECRET, SERVICES, TENANT, csrf_of, fresh_store, seller_settings
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "src" / "mplink" / "web"
-ADMIN = "admin@example.com"
-PASSWORD = "correct horse battery"
-TENANT = "Example Corp"
-PRIVATE_NAME = "Classmethod, Inc. for SaaS 2026-01-01- Private Offer"
-PUBLIC_NAME = "Trend Micro for SaaS"
-SERVICES = [
-    "Workload Security",
-    "Container Security",
-    "File Storage Security",
-    "Application Security",
-    "Network Security",
-    "Conformity",
-    "Account and Identity Management",
-]
-SECRET = "s"
+WEB_DIR = Path(__file__).resolve().parents[2] / "src" / "mplink" / "web"
 
 LABELS = {
     "en": {
@@ -80,24 +62,6 @@ LABELS = {
 
 
 # -- the seller app, with the sandbox as AWS Marketplace ------------------------------------------------------------
-def seller_settings(database_url: str, sandbox_url: str | None, marketplace_url: str | None = None) -> Settings:
-    return Settings(
-        database_url=database_url,
-        aws_endpoint_url=sandbox_url,
-        events_queue_url=None,
-        eventbridge_secret=SECRET,
-        secret_key="test",
-        catalog=None,
-        marketplace_url=marketplace_url,
-    )
-
-
-def fresh_store(tmp_path: Path) -> Store:
-    url = f"sqlite:///{tmp_path / 'seller.db'}"
-    upgrade(url)
-    store = Store(url)
-    store_catalog(store.uow(), load_catalog())
-    return store
 
 
 @dataclass
@@ -188,12 +152,6 @@ class Seller:
                 table.name: sorted((tuple(map(repr, row)) for row in conn.execute(select(table))), key=repr)
                 for table in t.metadata.sorted_tables
             }
-
-
-def csrf_of(doc: El) -> str:
-    tokens = {e.attrs["value"] for e in doc.all("input", name="csrf_token")}
-    assert len(tokens) == 1, tokens
-    return tokens.pop()
 
 
 def make_seller(

@@ -16,7 +16,8 @@ from botocore.config import Config
 from mplink.adapters.catalog_file import load_catalog, parse_catalog, seed_catalog_text
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import build_sandbox
-from tests.sandbox_fixtures import (
+from tests.support.buyer import subscribe
+from tests.support.sandbox_fixtures import (
     DST,
     PRIVATE_OFFER,
     PRODUCT_CODE,
@@ -25,8 +26,7 @@ from tests.sandbox_fixtures import (
     SRC,
     RunningSandbox,
 )
-from tests.servers import serve_app
-from tests.test_sandbox_api import subscribe
+from tests.support.servers import serve_app
 
 NO_RETRY = Config(retries={"total_max_attempts": 1})
 

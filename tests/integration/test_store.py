@@ -20,9 +20,9 @@ from mplink.services import tenants as tenant_service
 from mplink.services.catalog import current_catalog
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event, replay_failed
 from mplink.services.linking import link_agreement, record_registration
-from tests import factories as f
-from tests.factories import DST, PRODUCT_CODE, SRC, T0, at, license_arn
-from tests.test_event_order import EVENTS, RAW_EVENTBRIDGE, RAW_SNS, _start, snapshot
+from tests.support import factories as f
+from tests.support.event_story import EVENTS, RAW_EVENTBRIDGE, RAW_SNS, _start, snapshot
+from tests.support.factories import DST, PRODUCT_CODE, SRC, T0, at, license_arn
 
 
 def _tenant(store: Store, tid: str = "t1", role: Role = Role.OWNER) -> None:

@@ -27,13 +27,12 @@ from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
 from mplink.services.tenants import create_tenant
 from mplink.web.app import create_app
-from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
-from tests.servers import serve_app
-from tests.test_sandbox_console import WORDS, exact, html
-from tests.test_web_pages import (
+from tests.support.html import PRIVATE_NAME, WORDS, exact, html
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
+from tests.support.servers import serve_app
+from tests.support.web import (
     ADMIN,
     PASSWORD,
-    PRIVATE_NAME,
     SECRET,
     SERVICES,
     TENANT,

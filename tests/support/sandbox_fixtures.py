@@ -15,7 +15,7 @@ import pytest
 from mplink.adapters.catalog_file import load_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
-from tests.servers import serve_app
+from tests.support.servers import serve_app
 
 SELLER = "999999999999"
 SRC = "111111111111"

@@ -17,11 +17,11 @@ from fastapi import FastAPI, Response
 
 from mplink.adapters.store import tables as t
 from mplink.sandbox.sns import SnsSigner, delivery_headers, marketplace_message, notification, topic_arn
-from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_CODE, SRC
-from tests.seller_fixtures import SECRET, Seller, World, make_world
-from tests.servers import serve_app
-from tests.test_sandbox_api import subscribe
-from tests.test_seller_e2e import link, token_for, wait_until
+from tests.support.buyer import subscribe
+from tests.support.journey import link, token_for, wait_until
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_CODE, SRC
+from tests.support.seller_fixtures import SECRET, Seller, World, make_world
+from tests.support.servers import serve_app
 
 
 def inbox_count(seller: Seller) -> int:

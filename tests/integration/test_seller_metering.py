@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from mplink.adapters.aws import SellerMarketplace
 from mplink.domain.clock import HOUR, hour_of
 from mplink.worker import Worker
-from tests.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_CODE, SRC
-from tests.seller_fixtures import World
-from tests.test_sandbox_api import subscribe
-from tests.test_seller_e2e import link, token_for
+from tests.support.buyer import subscribe
+from tests.support.journey import link, token_for
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_CODE, SRC
+from tests.support.seller_fixtures import World
 
 DIMENSIONS = 6  # the seed's product meters six dimensions (account management has none)
 

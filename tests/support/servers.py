@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from tests.pgserver import free_port
+from tests.support.pgserver import free_port
 
 
 @contextmanager

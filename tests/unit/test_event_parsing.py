@@ -11,7 +11,7 @@ from mplink.domain.event_parsing import parse_eventbridge, parse_sns_message
 from mplink.domain.events import AgreementEvent, AgreementEventKind, LegacyAction, LegacyEvent, LicenseEvent
 from mplink.domain.ids import format_account_id, normalize_license_arn, parse_account_id
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns
-from tests.factories import DST, RESELLER, at, eventbridge, license_arn, license_event, sns_envelope
+from tests.support.factories import DST, RESELLER, at, eventbridge, license_arn, license_event, sns_envelope
 
 
 def test_agreement_created_for_a_channel_partner_offer() -> None:

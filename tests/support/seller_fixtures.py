@@ -23,8 +23,8 @@ from mplink.services.auth import create_api_key
 from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant
 from mplink.web.app import create_app
-from tests.sandbox_fixtures import SELLER, RunningSandbox
-from tests.servers import serve_app
+from tests.support.sandbox_fixtures import SELLER, RunningSandbox
+from tests.support.servers import serve_app
 
 SECRET = "eventbridge-secret"
 ADMIN_EMAIL = "admin@example.com"

@@ -122,7 +122,7 @@ def test_usage_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
 
 
 def test_demo_starts_seeds_and_stops(tmp_path: Path) -> None:
-    from tests.pgserver import free_port
+    from tests.support.pgserver import free_port
 
     port, sandbox_port = free_port(), free_port()
     proc = subprocess.run(
@@ -165,7 +165,7 @@ def test_sandbox_command_serves_and_refuses_bad_flags(tmp_path: Path) -> None:
 
     import httpx
 
-    from tests.pgserver import free_port
+    from tests.support.pgserver import free_port
 
     bad = subprocess.run(
         [*MPLINK, "sandbox", "--event-endpoint", "ftp://x"], capture_output=True, text=True, timeout=60

@@ -31,7 +31,7 @@ from mplink.sandbox.sns import (
     subscription_confirmation,
     topic_arn,
 )
-from tests.servers import serve_app
+from tests.support.servers import serve_app
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 PRODUCT = "prodcode123"

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import boto3
 import httpx
@@ -17,34 +16,13 @@ from moto.server import ThreadedMotoServer
 
 from mplink.adapters.aws import SellerMarketplace
 from mplink.worker import Worker
-from tests.pgserver import free_port
-from tests.sandbox_fixtures import DST, PRIVATE_OFFER, SRC, RunningSandbox
-from tests.seller_fixtures import Seller, World, make_world
-from tests.test_sandbox_api import subscribe
+from tests.support.buyer import subscribe
+from tests.support.journey import link, token_for, wait_until
+from tests.support.pgserver import free_port
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, SRC
+from tests.support.seller_fixtures import World, make_world
 
 SERVICES = 7
-
-
-def token_for(sb: RunningSandbox, account: str, agreement_id: str) -> str:
-    agr = sb.client("marketplace-agreement", account)
-    ent = agr.get_agreement_entitlements(agreementId=agreement_id)["agreementEntitlements"][0]
-    assert ent["status"] == "PROVISIONED"
-    return str(ent["registrationToken"])
-
-
-def link(seller: Seller, token: str) -> dict[str, Any]:
-    response = seller.api("POST", f"/tenants/{seller.tenant_id}/link", json={"registration_token": token})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
