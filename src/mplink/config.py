@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEFAULT_DATABASE_URL = "sqlite:///./mplink.db"
 #: AWS Marketplace's legacy subscription and entitlement topics, for any product
@@ -33,6 +33,9 @@ class Settings:
     sns_topic_arns: tuple[str, ...] = DEFAULT_SNS_TOPICS
     #: certificate URL prefixes trusted besides AWS's own SNS hosts (the sandbox's)
     sns_trusted_cert_prefixes: tuple[str, ...] = ()
+
+    def with_database(self, url: str) -> Settings:
+        return replace(self, database_url=url)
 
     @classmethod
     def from_env(cls) -> Settings:

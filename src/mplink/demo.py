@@ -22,7 +22,8 @@ from rich.console import Console
 
 from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store.migrate import upgrade
-from mplink.adapters.store.uow import Store
+from mplink.bootstrap import bootstrap
+from mplink.config import Settings
 from mplink.domain.errors import InvalidValue
 from mplink.domain.ids import format_account_id
 from mplink.services.auth import create_api_key
@@ -91,12 +92,14 @@ def start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str],
             Path(f"{f}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     upgrade(url)
-    store = Store(url)
+    wiring = bootstrap(Settings.from_env().with_database(url))
     catalog = load_catalog()
-    store_catalog(store.uow(), catalog)
-    tenant_id = create_tenant(store.uow(), "Example Corp", DEMO_EMAIL, DEMO_PASSWORD)
-    tenant_key, _ = create_api_key(store.uow(), tenant_id, "demo")
-    store.dispose()
+    try:
+        store_catalog(wiring.uow(), catalog)
+        tenant_id = create_tenant(wiring.uow(), "Example Corp", DEMO_EMAIL, DEMO_PASSWORD)
+        tenant_key, _ = create_api_key(wiring.uow(), tenant_id, "demo")
+    finally:
+        wiring.close()
 
     seller_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
     product = catalog.products[0]

@@ -15,12 +15,11 @@ from urllib.parse import urlsplit
 import boto3
 import structlog
 
-from mplink.adapters.store.uow import Store
 from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidEvent
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event, replay_failed
-from mplink.services.marketplace_port import SellerMarketplacePort
 from mplink.services.metering import meter_hour, send_metering
+from mplink.services.ports import SellerMarketplace, UnitOfWorkFactory
 from mplink.services.subscriptions import refresh_entitlements
 
 log = structlog.get_logger("mplink.worker")
@@ -44,8 +43,8 @@ METERING_GRACE = timedelta(minutes=5)
 
 @dataclass
 class Worker:
-    store: Store
-    marketplace: SellerMarketplacePort
+    uow_factory: UnitOfWorkFactory
+    marketplace: SellerMarketplace
     queue_url: str | None = None
     replay_every: float = 30.0
     meter: bool = True
@@ -77,7 +76,7 @@ class Worker:
                 log.warning("unreadable message left in the queue", message_id=message.get("MessageId"), error=str(exc))
                 self._count("unreadable")
                 continue
-            receipt = receive_event(self.store.uow, envelope)
+            receipt = receive_event(self.uow_factory, envelope)
             self._count(f"events_{receipt.status}")
             self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             handled += 1
@@ -88,7 +87,7 @@ class Worker:
         if now - self._last_replay < self.replay_every:
             return 0
         self._last_replay = now
-        receipts = replay_failed(self.store.uow, limit=200)
+        receipts = replay_failed(self.uow_factory, limit=200)
         self._count("replayed", len(receipts))
         return len(receipts)
 
@@ -100,10 +99,10 @@ class Worker:
         written = 0
         hour = start + HOUR if self._metered_until else start
         while hour <= last_done:
-            written += meter_hour(self.store.uow, hour)
+            written += meter_hour(self.uow_factory, hour)
             hour += HOUR
         self._metered_until = max(last_done, self._metered_until or last_done)
-        sent = send_metering(self.store.uow, self.marketplace)
+        sent = send_metering(self.uow_factory, self.marketplace)
         self._count("records_written", written)
         for k, v in sent.items():
             self._count(f"records_{k}", v)
@@ -112,7 +111,7 @@ class Worker:
     def run_once(self) -> dict[str, int]:
         self.poll_queue(wait_seconds=1 if self.queue_url else 0)
         self.retry_failed()
-        self._count("entitlements_refreshed", refresh_entitlements(self.store.uow, self.marketplace))
+        self._count("entitlements_refreshed", refresh_entitlements(self.uow_factory, self.marketplace))
         if self.meter:
             self.metering_round()
         return dict(self.stats)

@@ -52,7 +52,7 @@ def world_sqs(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 def test_seed_procedure_through_api_sandbox_sqs_and_worker(world_sqs: World) -> None:
     seller, sb = world_sqs.seller, world_sqs.sandbox
     worker = Worker(
-        seller.store, SellerMarketplace(sb.url), seller.app.state.mplink.settings.events_queue_url, replay_every=0.5
+        seller.store.uow, SellerMarketplace(sb.url), seller.app.state.mplink.settings.events_queue_url, replay_every=0.5
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop, 0.2), daemon=True)

@@ -47,7 +47,7 @@ def test_hour_of_the_change_bills_both_accounts(world: World) -> None:
     time.sleep(0.05)
     assert usage(seller, "after", 4, datetime.now(UTC))["unbillable"] == 0
 
-    worker = Worker(seller.store, SellerMarketplace(sb.url), meter=True)
+    worker = Worker(seller.store.uow, SellerMarketplace(sb.url), meter=True)
     this_hour = hour_of(datetime.now(UTC))
     result = worker.metering_round(now=this_hour + HOUR + timedelta(minutes=6))
     assert result["written"] >= 2 * DIMENSIONS and result["sent"] == result["written"]

@@ -4,22 +4,23 @@ event intake through the inbox (store raw first, dedup, process in one transacti
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mplink.adapters.store import tables as t
-from mplink.adapters.store.uow import Store
+from mplink.adapters.store.uow import SqlUnitOfWork, Store
 from mplink.domain.agreement import Registration
 from mplink.domain.errors import Conflict, InvalidValue, NotAuthorized
 from mplink.domain.subscription import SubscriptionType, subscription_view
 from mplink.domain.tenant import Membership, Role, Tenant, User
+from mplink.services import linking
 from mplink.services import tenants as tenant_service
 from mplink.services.catalog import current_catalog
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event, replay_failed
-from mplink.services.linking import link_agreement, record_registration
 from tests.support import factories as f
 from tests.support.event_story import EVENTS, RAW_EVENTBRIDGE, RAW_SNS, _start, snapshot
 from tests.support.factories import DST, PRODUCT_CODE, SRC, T0, at, license_arn
@@ -32,6 +33,19 @@ def _tenant(store: Store, tid: str = "t1", role: Role = Role.OWNER) -> None:
         tenant.memberships.append(Membership(tenant_id=tid, user_id=f"u-{tid}", role=role))
         uow.tenants.add(tenant)
         uow.commit()
+
+
+def record_registration(uow: SqlUnitOfWork, registration: Registration) -> None:
+    with uow:
+        linking.record_registration(uow, registration)
+        uow.commit()
+
+
+def link_agreement(uow: SqlUnitOfWork, tenant_id: str, user_id: str, agreement_id: str, when: datetime) -> Any:
+    with uow:
+        result = linking.link(uow, tenant_id, agreement_id, when, user_id=user_id)
+        uow.commit()
+        return result
 
 
 def _register(store: Store, agreement_id: str, account: str) -> None:

@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.requests import Request
 
-from mplink.adapters.aws import MarketplaceUnavailable
-from mplink.adapters.passwords import hash_password
 from mplink.adapters.store import tables as t
 from mplink.adapters.store.uow import Store
 from mplink.domain.clock import now_utc
 from mplink.domain.tenant import Role, User
+from mplink.services.passwords import hash_password
+from mplink.services.ports import MarketplaceUnavailable
 from mplink.services.tenants import create_tenant, list_tenants
 from mplink.web.app import create_app
 from mplink.web.pages import PENDING_COOKIE, error_page, marketplace_product_url, safe_next
@@ -520,7 +520,7 @@ def test_marketplace_unavailable_says_try_again(tmp_path: Path) -> None:
         def get_entitlements(self, product_code: str, license_arn: str) -> Any:
             raise MarketplaceUnavailable("down")
 
-        def batch_meter_usage(self, product_code: str, records: Any) -> Any:
+        def meter(self, product_code: str, records: Any) -> Any:
             raise MarketplaceUnavailable("down")
 
     store = fresh_store(tmp_path)

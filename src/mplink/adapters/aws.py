@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -14,46 +14,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mplink.domain.agreement import Registration
-from mplink.domain.errors import DomainError
+from mplink.domain.usage import MeteringRecord
+from mplink.services.ports import (
+    AgreementFacts,
+    Entitlement,
+    MarketplaceUnavailable,
+    MeterOutcome,
+    MeterStatus,
+    RegistrationTokenRejected,
+)
 
 #: AWS Marketplace's APIs live in us-east-1
 REGION = "us-east-1"
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
-
-
-class RegistrationTokenRejected(DomainError):
-    """ResolveCustomer refused the token: invalid, expired, or not for this seller."""
-
-    code = "registration_token_rejected"
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason  # "invalid" or "expired"
-
-
-class MarketplaceUnavailable(DomainError):
-    """AWS Marketplace could not be reached or failed; the caller may try again."""
-
-    code = "marketplace_unavailable"
-
-
-@dataclass(frozen=True)
-class AgreementFacts:
-    agreement_id: str
-    offer_id: str | None
-    proposer_account_id: str | None
-    acceptor_account_id: str | None
-    status: str | None
-    accepted_at: datetime | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Entitlement:
-    dimension: str
-    value: dict[str, Any]
-    expires_at: datetime | None
 
 
 def client(service: str, endpoint_url: str | None = None, session: boto3.session.Session | None = None) -> Any:
@@ -65,7 +38,7 @@ def client(service: str, endpoint_url: str | None = None, session: boto3.session
 
 
 class SellerMarketplace:
-    """The seller's side of AWS Marketplace, as mplink uses it."""
+    """The seller's side of AWS Marketplace, as mplink uses it (implements services.ports.SellerMarketplace)."""
 
     def __init__(self, endpoint_url: str | None = None) -> None:
         self.endpoint_url = endpoint_url
@@ -135,10 +108,53 @@ class SellerMarketplace:
         except (ClientError, BotoCoreError) as exc:
             raise MarketplaceUnavailable(f"AWS Marketplace did not answer GetEntitlements: {exc}") from exc
 
-    def batch_meter_usage(self, product_code: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
+        """One BatchMeterUsage call; each result is matched to its record by customer, dimension and hour."""
         metering = self._client("meteringmarketplace")
         try:
-            result: dict[str, Any] = metering.batch_meter_usage(ProductCode=product_code, UsageRecords=records)
-            return result
+            out = metering.batch_meter_usage(ProductCode=product_code, UsageRecords=[_wire(r) for r in records])
         except (ClientError, BotoCoreError) as exc:
             raise MarketplaceUnavailable(f"AWS Marketplace did not answer BatchMeterUsage: {exc}") from exc
+        by_key = {_record_key(r): r.id for r in records}
+        outcomes: dict[str, MeterOutcome] = {}
+        for result in out.get("Results", []):
+            record_id = by_key.get(_result_key(result.get("UsageRecord") or {}))
+            if record_id is None:
+                continue
+            try:
+                status = MeterStatus(result.get("Status"))
+            except ValueError:
+                status = MeterStatus.NOT_SUBSCRIBED
+            outcomes[record_id] = MeterOutcome(record_id, status, result.get("MeteringRecordId"))
+        # records in UnprocessedRecords, or missing from the answer, are sent again later
+        return [outcomes.get(r.id) or MeterOutcome(r.id, MeterStatus.UNPROCESSED) for r in records]
+
+
+def _wire(r: MeteringRecord) -> dict[str, Any]:
+    """A UsageRecord of BatchMeterUsage: the buyer by account id and LicenseArn (legacy: CustomerIdentifier)."""
+    out: dict[str, Any] = {"Timestamp": r.hour, "Dimension": r.dimension, "Quantity": r.quantity}
+    if r.license_arn:
+        out["CustomerAWSAccountId"] = r.aws_account_id
+        out["LicenseArn"] = r.license_arn
+    elif r.customer_identifier:
+        out["CustomerIdentifier"] = r.customer_identifier
+    else:
+        out["CustomerAWSAccountId"] = r.aws_account_id
+    return out
+
+
+def _epoch(value: object) -> int | None:
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+    if isinstance(value, int | float):
+        return int(value)
+    return None
+
+
+def _record_key(r: MeteringRecord) -> tuple[str, str, int | None]:
+    return (r.license_arn or r.customer_identifier or r.aws_account_id, r.dimension, _epoch(r.hour))
+
+
+def _result_key(usage: dict[str, Any]) -> tuple[str, str, int | None]:
+    customer = usage.get("LicenseArn") or usage.get("CustomerIdentifier") or usage.get("CustomerAWSAccountId") or ""
+    return (customer, usage.get("Dimension", ""), _epoch(usage.get("Timestamp")))

@@ -46,12 +46,13 @@ def worker(
     as_json: bool = JsonOption,
 ) -> None:
     """Take events from MPLINK_EVENTS_QUEUE_URL, retry failed ones, refresh entitlements, meter hourly."""
-    from mplink.adapters.aws import SellerMarketplace
+    from mplink.bootstrap import bootstrap
     from mplink.worker import Worker
 
     cfg = settings()
     with open_store() as store, friendly_errors():
-        w = Worker(store, SellerMarketplace(cfg.aws_endpoint_url), cfg.events_queue_url, meter=metering)
+        wiring = bootstrap(cfg, store=store)
+        w = Worker(wiring.uow, wiring.marketplace, cfg.events_queue_url, meter=metering)
         if once:
             stats = w.run_once()
             if as_json:

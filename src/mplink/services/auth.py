@@ -8,12 +8,11 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from mplink.adapters.passwords import verify_password
-from mplink.adapters.store.repositories import ApiKeyRow
 from mplink.domain.clock import now_utc
 from mplink.domain.errors import InvalidValue, NotFound
 from mplink.domain.tenant import Role, parse_email
-from mplink.services.unit_of_work import UnitOfWork
+from mplink.services.passwords import verify_password
+from mplink.services.ports import ApiKeyRow, UnitOfWork
 
 KEY_PREFIX = "mpl_"
 
@@ -30,9 +29,6 @@ class LoggedIn:
     user_id: str
     email: str
     memberships: tuple[Membership, ...]
-
-    def role_in(self, tenant_id: str) -> Role | None:
-        return next((m.role for m in self.memberships if m.tenant_id == tenant_id), None)
 
 
 def _memberships(uow: UnitOfWork, user_id: str) -> tuple[Membership, ...]:
@@ -53,7 +49,7 @@ def authenticate(uow: UnitOfWork, email: str, password: str) -> LoggedIn | None:
 
 
 def logged_in(uow: UnitOfWork, user_id: str) -> LoggedIn | None:
-    with uow:
+    with uow.snapshot():
         user = uow.tenants.user(user_id)
         return LoggedIn(user.id, user.email, _memberships(uow, user.id)) if user else None
 

@@ -1,68 +1,72 @@
-"""Record a registration (ResolveCustomer's answer) and link the agreement to a tenant (R1, R2, R4)."""
+"""Steps of registration and linking that run inside a caller's transaction (R1, R2, R4).
+
+They do not open or commit the unit of work: the use cases in ``registration`` compose them so that
+recording an agreement, linking it and using up the registration token happen in one transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from mplink.domain.agreement import Registration
-from mplink.domain.clock import now_utc
+from mplink.domain.agreement import Agreement, Registration
 from mplink.domain.errors import NotFound
-from mplink.domain.ledger import LinkResult
+from mplink.domain.ledger import Ledger, LinkResult
 from mplink.domain.subscription import SubscriptionView, subscription_view
 from mplink.domain.tenant import Role
-from mplink.services.unit_of_work import UnitOfWork, retry_on_conflict
+from mplink.services.ports import AgreementFacts, UnitOfWork
 
 
-@retry_on_conflict
-def record_registration(uow: UnitOfWork, registration: Registration, free_trial: bool = False) -> str:
-    """Keep what the token proved: this AWS account holds this agreement."""
-    with uow:
-        catalog = uow.catalog.get()
-        product = catalog.product(registration.product_code) if catalog else None
-        # facts that arrived before the registration are kept by LicenseArn and CustomerIdentifier
-        ledger = uow.ledger.load(
-            agreement_ids=[registration.agreement_id],
-            license_arns=[registration.license_arn or ""],
-            legacy_keys=[(registration.product_code, registration.customer_identifier or "")],
+def record_registration(
+    uow: UnitOfWork, registration: Registration, facts: AgreementFacts | None = None, free_trial: bool = False
+) -> tuple[Ledger, Agreement]:
+    """Keep what the token proved (this AWS account holds this agreement) and what DescribeAgreement added."""
+    catalog = uow.catalog.get()
+    product = catalog.product(registration.product_code) if catalog else None
+    # facts that arrived before the registration are kept by LicenseArn and CustomerIdentifier
+    ledger = uow.ledger.load(
+        agreement_ids=[registration.agreement_id],
+        license_arns=[registration.license_arn or ""],
+        legacy_keys=[(registration.product_code, registration.customer_identifier or "")],
+    )
+    agreement = ledger.record_registration(
+        agreement_id=registration.agreement_id,
+        aws_account_id=registration.aws_account_id,
+        license_arn=registration.license_arn,
+        product_code=registration.product_code,
+        customer_identifier=registration.customer_identifier,
+        product_id=product.product_id if product else None,
+        free_trial=free_trial,
+    )
+    if facts is not None:
+        agreement.fill(
+            offer_id=facts.offer_id,
+            proposer_account_id=facts.proposer_account_id,
+            accepted_at=facts.accepted_at,
+            starts_at=facts.starts_at,
         )
-        ledger.record_registration(
-            agreement_id=registration.agreement_id,
-            aws_account_id=registration.aws_account_id,
-            license_arn=registration.license_arn,
-            product_code=registration.product_code,
-            customer_identifier=registration.customer_identifier,
-            product_id=product.product_id if product else None,
-            free_trial=free_trial,
-        )
-        uow.ledger.save(ledger)
-        uow.commit()
-    return registration.agreement_id
+    uow.ledger.save(ledger)
+    return ledger, agreement
 
 
-@retry_on_conflict
-def link_agreement(
+def link(
     uow: UnitOfWork,
     tenant_id: str,
-    user_id: str | None,
     agreement_id: str,
-    at: datetime | None = None,
+    at: datetime,
+    user_id: str | None = None,
     role: Role | None = None,
 ) -> tuple[LinkResult, SubscriptionView]:
-    """R1/R2: link a registered agreement to a tenant; linking while another pays is the billing-account change."""
-    with uow:
-        tenant = uow.tenants.get(tenant_id, lock=True)
-        if tenant is None:
-            raise NotFound(f"no tenant with id {tenant_id!r}")
-        catalog = uow.catalog.get()
-        if catalog is None:
-            raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
-        ledger = uow.ledger.load(agreement_ids=[agreement_id], tenant_ids=[tenant_id])
-        when = at or now_utc()
-        if user_id is not None:
-            result = ledger.link(tenant, user_id, agreement_id, when)
-        else:
-            result = ledger.link_as(tenant, role or Role.VIEWER, agreement_id, when)
-        uow.ledger.save(ledger)
-        view = subscription_view(tenant_id, ledger, catalog)
-        uow.commit()
-        return result, view
+    """R1/R2: link a registered agreement to a tenant; linking while another pays is the billing-account change.
+    Authority comes from the logged-in user's role in the tenant, or from ``role`` (a tenant's API key)."""
+    tenant = uow.tenants.get(tenant_id, lock=True)
+    if tenant is None:
+        raise NotFound(f"no tenant with id {tenant_id!r}")
+    catalog = uow.catalog.get()
+    if catalog is None:
+        raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
+    ledger = uow.ledger.load(agreement_ids=[agreement_id], tenant_ids=[tenant_id])
+    if user_id is not None:
+        result = ledger.link(tenant, user_id, agreement_id, at)
+    else:
+        result = ledger.link_as(tenant, role or Role.VIEWER, agreement_id, at)
+    uow.ledger.save(ledger)
+    return result, subscription_view(tenant_id, ledger, catalog)

@@ -6,13 +6,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from mplink.adapters.aws import MarketplaceUnavailable
 from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound
 from mplink.domain.usage import MeteringRecord, RecordStatus, UsageEvent, plan_metering, records_for_hour, route_usage
-from mplink.services.marketplace_port import SellerMarketplacePort
+from mplink.services.ports import MarketplaceUnavailable, MeterOutcome, MeterStatus, SellerMarketplace
 from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 MAX_EVENTS = 1000
@@ -97,7 +95,7 @@ def meter_hour(uow_factory: UnitOfWorkFactory, hour: datetime) -> int:
         return written
 
 
-def send_metering(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplacePort) -> dict[str, int]:
+def send_metering(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplace) -> dict[str, int]:
     """Send pending records in batches of 25 per product, ended agreements first; keep late ones as expired."""
     counts = {"sent": 0, "duplicate": 0, "rejected": 0, "expired": 0, "unprocessed": 0}
     with uow_factory() as uow:
@@ -109,44 +107,31 @@ def send_metering(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplace
             rec.detail = "too late for AWS Marketplace (final window or 24-hour look-back passed)"
             counts["expired"] += 1
         uow.commit()
-        batches = [[(r.id, _wire(r)) for r in batch] for batch in plan.batches]
-        codes = [batch[0].product_code for batch in plan.batches]
-    for product_code, batch in zip(codes, batches, strict=True):
+    for batch in plan.batches:
         try:
-            result = marketplace.batch_meter_usage(product_code, [w for _, w in batch])
+            outcomes = marketplace.meter(batch[0].product_code, batch)
         except MarketplaceUnavailable:
             continue  # throttled or down: the records stay pending for the next round
-        outcome = {
-            (r["UsageRecord"]["LicenseArn"], r["UsageRecord"]["Dimension"]): r for r in result.get("Results", [])
-        }
         with uow_factory() as uow:
-            for rec_id, wire in batch:
-                stored = uow.metering.record(rec_id)
-                res = outcome.get((wire["LicenseArn"], wire["Dimension"]))
+            for outcome in outcomes:
+                stored = uow.metering.record(outcome.record_id)
                 if stored is None:
                     continue
-                if res is None:
-                    counts["unprocessed"] += 1  # UnprocessedRecords: retried next round
-                elif res["Status"] == "Success":
-                    stored.status, counts["sent"] = RecordStatus.SENT, counts["sent"] + 1
-                    stored.detail = res.get("MeteringRecordId")
-                elif res["Status"] == "DuplicateRecord":
-                    stored.status, counts["duplicate"] = RecordStatus.DUPLICATE, counts["duplicate"] + 1
-                    stored.detail = res.get("MeteringRecordId")
-                else:
-                    stored.status, counts["rejected"] = RecordStatus.REJECTED, counts["rejected"] + 1
-                    stored.detail = res["Status"]
+                key = _settle(stored, outcome)
+                counts[key] += 1
             uow.commit()
     return counts
 
 
-def _wire(r: MeteringRecord) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "Timestamp": r.hour,
-        "Dimension": r.dimension,
-        "Quantity": r.quantity,
-        "CustomerAWSAccountId": r.aws_account_id,
-    }
-    if r.license_arn:
-        out["LicenseArn"] = r.license_arn
-    return out
+def _settle(record: MeteringRecord, outcome: MeterOutcome) -> str:
+    """Give a sent record its end: billed (Success, DuplicateRecord), refused, or still pending (unprocessed)."""
+    if outcome.status is MeterStatus.UNPROCESSED:
+        return "unprocessed"  # UnprocessedRecords: sent again next round
+    if outcome.status is MeterStatus.SUCCESS:
+        record.status, record.detail = RecordStatus.SENT, outcome.metering_record_id
+        return "sent"
+    if outcome.status is MeterStatus.DUPLICATE:
+        record.status, record.detail = RecordStatus.DUPLICATE, outcome.metering_record_id
+        return "duplicate"
+    record.status, record.detail = RecordStatus.REJECTED, outcome.status.value
+    return "rejected"

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mplink.adapters.aws import MarketplaceUnavailable
 from mplink.domain.agreement import Agreement
 from mplink.domain.billing import AccountChange
 from mplink.domain.catalog import Catalog
 from mplink.domain.clock import now_utc
 from mplink.domain.errors import NotFound
 from mplink.domain.subscription import SubscriptionView, subscription_view
-from mplink.services.marketplace_port import SellerMarketplacePort
+from mplink.services.ports import MarketplaceUnavailable, SellerMarketplace
 from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -27,7 +26,8 @@ class TenantSubscription:
 
 
 def tenant_subscription(uow: UnitOfWork, tenant_id: str) -> TenantSubscription:
-    with uow:
+    """The tenant, the catalog and its ledger, read in one snapshot so the view is never torn."""
+    with uow.snapshot():
         tenant = uow.tenants.get(tenant_id)
         if tenant is None:
             raise NotFound(f"no tenant with id {tenant_id!r}")
@@ -46,7 +46,7 @@ def tenant_subscription(uow: UnitOfWork, tenant_id: str) -> TenantSubscription:
 
 def tenant_entitlements(uow: UnitOfWork, tenant_id: str) -> dict[str, Any]:
     sub = tenant_subscription(uow, tenant_id)
-    with uow:
+    with uow.snapshot():
         rows = uow.entitlements.of_agreement(sub.view.agreement_id) if sub.view.agreement_id else []
     return {
         "tenant_id": tenant_id,
@@ -67,7 +67,7 @@ def _iso(value: object) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None
 
 
-def refresh_entitlements(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplacePort, limit: int = 50) -> int:
+def refresh_entitlements(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplace, limit: int = 50) -> int:
     """License Updated / entitlement-updated say something changed, not what: read GetEntitlements again."""
     with uow_factory() as uow:
         stale = [(a.agreement_id, a.product_code, a.license_arn) for a in uow.entitlements.stale_agreements(limit)]

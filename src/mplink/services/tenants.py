@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from mplink.adapters.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from mplink.domain.clock import now_utc
 from mplink.domain.errors import Conflict, InvalidValue, NotFound
 from mplink.domain.subscription import SubscriptionView, subscription_view
 from mplink.domain.tenant import Role, Tenant, User, parse_email, parse_tenant_name
+from mplink.services.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from mplink.services.unit_of_work import UnitOfWork
 
 
@@ -73,12 +73,12 @@ def _info(uow: UnitOfWork, tenant: Tenant) -> TenantInfo:
 
 
 def list_tenants(uow: UnitOfWork, offset: int = 0, limit: int | None = None) -> list[TenantInfo]:
-    with uow:
+    with uow.snapshot():
         return [_info(uow, t) for t in uow.tenants.all(offset, limit)]
 
 
 def show_tenant(uow: UnitOfWork, tenant_id: str) -> TenantInfo:
-    with uow:
+    with uow.snapshot():
         tenant = uow.tenants.get(tenant_id.strip())
         if tenant is None:
             raise NotFound(f"no tenant with id {tenant_id!r}; 'mplink tenants list' shows the ids")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -11,11 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from mplink import __version__
-from mplink.adapters.aws import MarketplaceUnavailable, RegistrationTokenRejected
 from mplink.adapters.store.uow import Store
+from mplink.bootstrap import bootstrap
 from mplink.config import Settings
 from mplink.domain.errors import Conflict, DomainError, NotAuthorized, NotFound
-from mplink.services.marketplace_port import SellerMarketplacePort
+from mplink.services.ports import MarketplaceUnavailable, RegistrationTokenRejected
+from mplink.services.ports import SellerMarketplace as SellerMarketplacePort
 from mplink.web import api, events
 from mplink.web.state import AppState, Metrics
 
@@ -39,8 +42,7 @@ def create_app(
 ) -> FastAPI:
     if not settings.secret_key:
         raise ValueError("MPLINK_SECRET_KEY must be set: it signs session cookies and CSRF tokens")
-    from mplink.adapters.aws import SellerMarketplace
-
+    wiring = bootstrap(settings, store=store, marketplace=marketplace)
     app = FastAPI(
         title="mplink",
         version=__version__,
@@ -49,8 +51,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.mplink = AppState(
-        store=store or Store(settings.database_url),
-        marketplace=marketplace or SellerMarketplace(settings.aws_endpoint_url),
+        store=wiring.store,
+        marketplace=wiring.marketplace,
         settings=settings,
         metrics=Metrics.create(),
     )
@@ -101,18 +103,29 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
-        """Never a stack trace to a user: log it, answer with a plain error."""
+        """Never a stack trace to a user: the traceback goes to the log under an id the answer carries."""
         import structlog
 
+        error_id = uuid.uuid4().hex[:16]
         structlog.get_logger("mplink.web").error(
-            "unexpected error", path=request.url.path, error=f"{type(exc).__name__}: {exc}"
+            "unexpected error",
+            error_id=error_id,
+            method=request.method,
+            path=request.url.path,
+            error=f"{type(exc).__name__}: {exc}",
+            exc_info=exc,
         )
-        message = "Something went wrong on our side; please try again in a moment."
+        message = f"Something went wrong on our side; please try again in a moment. (error id {error_id})"
+        headers = {"X-Error-Id": error_id}
         if wants_json(request):
-            return JSONResponse({"error": "internal_error", "message": message}, status_code=500)
+            return JSONResponse(
+                {"error": "internal_error", "message": message, "error_id": error_id}, status_code=500, headers=headers
+            )
         from mplink.web.pages import error_page
 
-        return error_page(request, 500, message)
+        response = error_page(request, 500, message)
+        response.headers.update(headers)
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

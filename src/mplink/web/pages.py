@@ -22,8 +22,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
 
-from mplink.adapters.aws import MarketplaceUnavailable, RegistrationTokenRejected
-from mplink.adapters.passwords import MIN_PASSWORD_LENGTH
 from mplink.domain.catalog import Catalog, Offer, Product
 from mplink.domain.clock import now_utc, utc
 from mplink.domain.errors import AgreementNotActive, Conflict, DomainError, InvalidValue, NotFound
@@ -32,6 +30,8 @@ from mplink.domain.subscription import ServiceStatus, SubscriptionType, Subscrip
 from mplink.domain.tenant import BILLING_ROLES, parse_email
 from mplink.i18n import LANG_COOKIE, SUPPORTED, choose_language, translations
 from mplink.services import auth
+from mplink.services.passwords import MIN_PASSWORD_LENGTH
+from mplink.services.ports import MarketplaceUnavailable, RegistrationTokenRejected
 from mplink.services.registration import (
     LINK_WINDOW,
     PendingRegistration,

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from mplink.adapters.store.uow import SqlUnitOfWork, Store
 from mplink.config import Settings
-from mplink.services.marketplace_port import SellerMarketplacePort
+from mplink.services.ports import SellerMarketplace as SellerMarketplacePort
 
 
 @dataclass

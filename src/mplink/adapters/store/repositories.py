@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, or_, select, tuple_
@@ -17,6 +16,7 @@ from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, Produ
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
 from mplink.domain.usage import MeteringRecord
+from mplink.services.ports import ApiKeyRow, InboxEntry, RedeemedToken
 
 
 class TenantRepository:
@@ -39,15 +39,6 @@ class TenantRepository:
         stmt = select(Tenant).order_by(t.tenants.c.created_at, t.tenants.c.id).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return list(self.session.scalars(stmt))
-
-    def tenants_of_user(self, user_id: str) -> list[Tenant]:
-        stmt = (
-            select(Tenant)
-            .join(t.memberships, t.memberships.c.tenant_id == t.tenants.c.id)
-            .where(t.memberships.c.user_id == user_id)
-            .order_by(t.tenants.c.created_at, t.tenants.c.id)
-        )
         return list(self.session.scalars(stmt))
 
     def user_by_email(self, email: str) -> User | None:
@@ -180,17 +171,19 @@ class CatalogRepository:
 
 
 class LedgerRepository:
-    """Loads the part of the ledger a use case touches, locking its agreements and tenants on PostgreSQL."""
+    """Loads the part of the ledger a use case touches, locking its agreements on PostgreSQL (not in a
+    read-only snapshot, where nothing is written and nothing needs locking)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, lock: bool = True) -> None:
         self.session = session
+        self.lock = lock
 
     def _agreements(self, *criteria: object) -> list[Agreement]:
         conds = [c for c in criteria if c is not None]
         if not conds:
             return []
         stmt = select(Agreement).where(or_(*conds))  # type: ignore[arg-type]
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self.lock and self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         return list(self.session.scalars(stmt))
 
@@ -292,20 +285,6 @@ class LedgerRepository:
         self.session.flush()
 
 
-@dataclass(frozen=True)
-class InboxEntry:
-    id: int
-    dedup_key: str
-    channel: str
-    kind: str
-    payload: str
-    status: str
-    attempts: int
-    last_error: str | None
-    received_at: datetime
-    processed_at: datetime | None
-
-
 class InboxRepository:
     """R8: every delivered event is stored raw before it is processed; its id makes redelivery harmless."""
 
@@ -356,19 +335,6 @@ class InboxRepository:
         return [InboxEntry(**r._mapping) for r in self.session.execute(stmt)]
 
 
-@dataclass(frozen=True)
-class ApiKeyRow:
-    id: str
-    prefix: str
-    key_hash: str
-    tenant_id: str | None
-    scope: str
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-
 class AccessRepository:
     """API keys (stored as hashes) and redeemed registration tokens."""
 
@@ -391,11 +357,15 @@ class AccessRepository:
     def touch_api_key(self, key_id: str, at: datetime) -> None:
         self.session.execute(t.api_keys.update().where(t.api_keys.c.id == key_id).values(last_used_at=at))
 
-    def redeemed_token(self, token_hash: str) -> dict[str, object] | None:
-        row = self.session.execute(
-            select(t.registration_tokens).where(t.registration_tokens.c.token_hash == token_hash)
-        ).first()
-        return dict(row._mapping) if row else None
+    def redeemed_token(self, token_hash: str, *, lock: bool = False) -> RedeemedToken | None:
+        stmt = select(t.registration_tokens).where(t.registration_tokens.c.token_hash == token_hash)
+        if lock and self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = self.session.execute(stmt).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return RedeemedToken(m["token_hash"], m["agreement_id"], m["redeemed_at"], m["linked_tenant_id"])
 
     def redeem_token(self, token_hash: str, agreement_id: str, at: datetime) -> None:
         self.session.execute(

@@ -1,10 +1,18 @@
-"""The unit of work: one transaction per use case, rolled back unless committed."""
+"""The SQL unit of work: one transaction per use case, rolled back unless committed.
+
+It implements ``mplink.services.ports.UnitOfWork``: a lost race (unique row inserted first, lock timeout,
+serialization failure) leaves it as ``ConcurrentUpdate``, and ``snapshot()`` gives a read-only
+transaction in which every query sees the same committed state (REPEATABLE READ on PostgreSQL, one
+read transaction on SQLite's WAL).
+"""
 
 from __future__ import annotations
 
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mplink.adapters.store.engine import make_engine
@@ -18,6 +26,21 @@ from mplink.adapters.store.repositories import (
     MeteringRepository,
     TenantRepository,
 )
+from mplink.services.ports import ConcurrentUpdate
+
+#: PostgreSQL SQLSTATEs of a lost race: serialization failure, deadlock, lock not available
+_RACE_STATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def lost_race(exc: BaseException) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    if isinstance(exc, OperationalError):
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in _RACE_STATES:
+            return True
+        return "database is locked" in str(exc.orig)  # SQLite's busy timeout ran out
+    return False
 
 
 class SqlUnitOfWork:
@@ -32,23 +55,45 @@ class SqlUnitOfWork:
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
+        self._snapshot = False
+
+    def snapshot(self) -> SqlUnitOfWork:
+        """Make the next ``with`` block a read-only transaction that sees one consistent state."""
+        self._snapshot = True
+        return self
 
     def __enter__(self) -> SqlUnitOfWork:
         self.session = self._factory()
+        reading = self._snapshot
+        if reading:
+            self._begin_snapshot()
         self.tenants = TenantRepository(self.session)
         self.catalog = CatalogRepository(self.session)
-        self.ledger = LedgerRepository(self.session)
+        self.ledger = LedgerRepository(self.session, lock=not reading)
         self.inbox = InboxRepository(self.session)
         self.access = AccessRepository(self.session)
         self.entitlements = EntitlementRepository(self.session)
         self.metering = MeteringRepository(self.session)
         return self
 
+    def _begin_snapshot(self) -> None:
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            self.session.execute(text("SET TRANSACTION READ ONLY"))
+        else:
+            # pysqlite starts a transaction only before a write; open one now so every read shares the snapshot
+            self.session.connection().exec_driver_sql("BEGIN")
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.session.rollback()
-        self.session.close()
+        self._snapshot = False
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+        if exc is not None and lost_race(exc):
+            raise ConcurrentUpdate(str(exc)) from exc
 
     def commit(self) -> None:
         self.session.commit()

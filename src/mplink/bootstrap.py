@@ -1,0 +1,42 @@
+"""The one place where mplink's parts are wired together: the store, AWS Marketplace, the unit of work.
+
+The web app, the CLI, the worker and the demo ask ``bootstrap`` for their dependencies instead of building
+adapters themselves, so swapping an adapter (the sandbox's endpoint, a test's fake) happens here only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mplink.adapters.aws import SellerMarketplace as Boto3SellerMarketplace
+from mplink.adapters.store.uow import SqlUnitOfWork, Store
+from mplink.config import Settings
+from mplink.services.ports import SellerMarketplace
+
+
+@dataclass
+class Wiring:
+    """What a running process needs: settings, a store (one engine and its pool), AWS Marketplace."""
+
+    settings: Settings
+    store: Store
+    marketplace: SellerMarketplace
+
+    def uow(self) -> SqlUnitOfWork:
+        """A new unit of work; also usable as the services' ``UnitOfWorkFactory``."""
+        return self.store.uow()
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None, *, store: Store | None = None, marketplace: SellerMarketplace | None = None
+) -> Wiring:
+    """Build the real adapters from settings (``MPLINK_*``), unless a caller hands in its own."""
+    cfg = settings or Settings.from_env()
+    return Wiring(
+        settings=cfg,
+        store=store or Store(cfg.database_url),
+        marketplace=marketplace or Boto3SellerMarketplace(cfg.aws_endpoint_url),
+    )

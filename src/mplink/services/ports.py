@@ -1,0 +1,277 @@
+"""What the services need from the outside world, in the services' own terms.
+
+Adapters implement these protocols (the SQL store, the boto3 seller client); tests use in-memory fakes.
+Nothing here names a database, a wire format or an AWS SDK: the adapters translate to and from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from mplink.domain.agreement import Agreement, Registration
+from mplink.domain.billing import AccountChange
+from mplink.domain.catalog import Catalog
+from mplink.domain.errors import DomainError
+from mplink.domain.ledger import Ledger
+from mplink.domain.tenant import Tenant, User
+from mplink.domain.usage import MeteringRecord
+
+
+# -- errors the services catch and the entry points map to answers ---------------------------------------------------
+class RegistrationTokenRejected(DomainError):
+    """ResolveCustomer refused the token: invalid, expired, or not for this seller."""
+
+    code = "registration_token_rejected"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "invalid", "expired" or "used"
+
+
+class MarketplaceUnavailable(DomainError):
+    """AWS Marketplace could not be reached or failed; the caller may try again."""
+
+    code = "marketplace_unavailable"
+
+
+class ConcurrentUpdate(Exception):
+    """A concurrent transaction won a race (a unique row inserted first, a lock or serialization failure).
+    Running the use case again reloads and sees the winner's rows."""
+
+
+# -- what AWS Marketplace tells the seller ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AgreementFacts:
+    """DescribeAgreement's answer, as far as the seller uses it."""
+
+    agreement_id: str
+    offer_id: str | None
+    proposer_account_id: str | None
+    acceptor_account_id: str | None
+    status: str | None
+    accepted_at: datetime | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    dimension: str
+    value: dict[str, Any]
+    expires_at: datetime | None
+
+
+class MeterStatus(StrEnum):
+    """What became of one record sent to BatchMeterUsage."""
+
+    SUCCESS = "Success"
+    DUPLICATE = "DuplicateRecord"
+    NOT_SUBSCRIBED = "CustomerNotSubscribed"
+    #: AWS did not process it this time (UnprocessedRecords): send it again
+    UNPROCESSED = "Unprocessed"
+
+
+@dataclass(frozen=True)
+class MeterOutcome:
+    record_id: str
+    status: MeterStatus
+    #: AWS's MeteringRecordId for Success and DuplicateRecord
+    metering_record_id: str | None = None
+
+
+class SellerMarketplace(Protocol):
+    """The seller's side of AWS Marketplace (ResolveCustomer, DescribeAgreement, GetEntitlements, BatchMeterUsage)."""
+
+    def resolve_customer(self, token: str) -> Registration: ...
+
+    def describe_agreement(self, agreement_id: str) -> AgreementFacts: ...
+
+    def get_entitlements(self, product_code: str, license_arn: str) -> list[Entitlement]: ...
+
+    def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
+        """Send one batch (at most 25 records of one product); one outcome per record, matched by customer,
+        dimension and hour. Raises MarketplaceUnavailable when the whole batch was not taken."""
+        ...
+
+
+# -- rows the repositories hand back ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InboxEntry:
+    id: int
+    dedup_key: str
+    channel: str
+    kind: str
+    payload: str
+    status: str
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiKeyRow:
+    id: str
+    prefix: str
+    key_hash: str
+    tenant_id: str | None
+    scope: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RedeemedToken:
+    """A registration token that ResolveCustomer accepted: once linked, it is used up."""
+
+    token_hash: str
+    agreement_id: str
+    redeemed_at: datetime
+    linked_tenant_id: str | None
+
+
+# -- repositories ----------------------------------------------------------------------------------------------------
+class TenantRepository(Protocol):
+    def add(self, tenant: Tenant) -> None: ...
+
+    def add_user(self, user: User) -> None: ...
+
+    def get(self, tenant_id: str, *, lock: bool = False) -> Tenant | None: ...
+
+    def all(self, offset: int = 0, limit: int | None = None) -> list[Tenant]: ...
+
+    def user_by_email(self, email: str) -> User | None: ...
+
+    def user(self, user_id: str) -> User | None: ...
+
+    def users(self, user_ids: Iterable[str]) -> list[User]: ...
+
+
+class CatalogRepository(Protocol):
+    def replace(self, catalog: Catalog) -> None: ...
+
+    def get(self) -> Catalog | None: ...
+
+
+class LedgerRepository(Protocol):
+    def load(
+        self,
+        agreement_ids: Iterable[str] = (),
+        tenant_ids: Iterable[str] = (),
+        license_arns: Iterable[str] = (),
+        legacy_keys: Iterable[tuple[str, str]] = (),
+    ) -> Ledger:
+        """The closure of ledger objects a use case touches: the named agreements and tenants, their links,
+        predecessors, successors, account changes and side facts (locked for update where the store can)."""
+        ...
+
+    def agreements_page(self, offset: int, limit: int) -> list[Agreement]: ...
+
+    def changes_page(self, offset: int, limit: int) -> list[AccountChange]: ...
+
+    def save(self, ledger: Ledger) -> None: ...
+
+
+class InboxRepository(Protocol):
+    def get_by_key(self, dedup_key: str, *, lock: bool = False) -> InboxEntry | None: ...
+
+    def add(self, dedup_key: str, channel: str, kind: str, payload: dict[str, object] | str, at: datetime) -> None: ...
+
+    def mark(self, dedup_key: str, status: str, at: datetime, error: str | None = None) -> None: ...
+
+    def entries(self, statuses: Iterable[str] = (), limit: int = 100) -> list[InboxEntry]: ...
+
+
+class AccessRepository(Protocol):
+    def add_api_key(self, row: ApiKeyRow) -> None: ...
+
+    def api_key_by_prefix(self, prefix: str) -> ApiKeyRow | None: ...
+
+    def api_keys(self, tenant_id: str | None = None) -> list[ApiKeyRow]: ...
+
+    def touch_api_key(self, key_id: str, at: datetime) -> None: ...
+
+    def redeemed_token(self, token_hash: str, *, lock: bool = False) -> RedeemedToken | None: ...
+
+    def redeem_token(self, token_hash: str, agreement_id: str, at: datetime) -> None: ...
+
+    def token_linked(self, token_hash: str, tenant_id: str) -> None: ...
+
+
+class EntitlementRepository(Protocol):
+    def replace(self, agreement_id: str, rows: list[dict[str, object]], at: datetime) -> None: ...
+
+    def of_agreement(self, agreement_id: str) -> list[dict[str, object]]: ...
+
+    def stale_agreements(self, limit: int = 100) -> list[Agreement]: ...
+
+
+class MeteringRepository(Protocol):
+    def known_usage_keys(self, keys: Iterable[str]) -> set[tuple[str, str]]: ...
+
+    def add_usage(self, rows: list[dict[str, object]]) -> None: ...
+
+    def hourly_totals(self, hour: datetime) -> dict[tuple[str, str, datetime], int]: ...
+
+    def metered_agreements(self) -> list[Agreement]: ...
+
+    def recorded_in_hour(self, hour: datetime) -> set[tuple[str, str]]: ...
+
+    def add_record(self, record: MeteringRecord) -> None: ...
+
+    def pending_records(self) -> list[MeteringRecord]: ...
+
+    def record(self, record_id: str) -> MeteringRecord | None: ...
+
+    def agreements_by_id(self) -> dict[str, Agreement]: ...
+
+
+# -- the unit of work ------------------------------------------------------------------------------------------------
+class UnitOfWork(Protocol):
+    """One transaction per use case: ``with uow:`` opens it, ``commit()`` keeps it, leaving rolls back.
+
+    ``with uow.snapshot():`` opens a read-only transaction in which every query sees the same committed
+    state, for use cases that read in several queries. A lost race surfaces as ConcurrentUpdate."""
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    @property
+    def catalog(self) -> CatalogRepository: ...
+
+    @property
+    def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def inbox(self) -> InboxRepository: ...
+
+    @property
+    def access(self) -> AccessRepository: ...
+
+    @property
+    def entitlements(self) -> EntitlementRepository: ...
+
+    @property
+    def metering(self) -> MeteringRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def snapshot(self) -> Self: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,384 @@
+"""In-memory stand-ins for the services' ports: a unit of work with real transaction semantics (work on a
+copy, keep it only on commit) and a scriptable AWS Marketplace. They let the service layer be tested in
+milliseconds, with no database and no server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from mplink.domain.agreement import Agreement, Registration
+from mplink.domain.billing import AccountChange, BillingLink
+from mplink.domain.catalog import Catalog
+from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
+from mplink.domain.tenant import Tenant, User
+from mplink.domain.usage import MeteringRecord, RecordStatus
+from mplink.services.ports import (
+    AgreementFacts,
+    ApiKeyRow,
+    ConcurrentUpdate,
+    Entitlement,
+    InboxEntry,
+    MarketplaceUnavailable,
+    MeterOutcome,
+    MeterStatus,
+    RedeemedToken,
+    RegistrationTokenRejected,
+)
+
+T = TypeVar("T")
+
+
+def clone(value: T) -> T:
+    """A deep copy that builds dataclasses through their constructors (safe for classes the store maps)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if type(value).__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            return value
+        fields = dataclasses.fields(value)
+        made = type(value)(**{f.name: clone(getattr(value, f.name)) for f in fields if f.init})
+        for f in fields:
+            if not f.init:
+                setattr(made, f.name, clone(getattr(value, f.name)))
+        return made
+    if isinstance(value, list):
+        return [clone(v) for v in value]  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}  # type: ignore[return-value]
+    return value
+
+
+@dataclass
+class Data:
+    """Everything a store keeps, as plain objects."""
+
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    catalog: Catalog | None = None
+    agreements: dict[str, Agreement] = field(default_factory=dict)
+    links: dict[str, BillingLink] = field(default_factory=dict)
+    changes: dict[str, AccountChange] = field(default_factory=dict)
+    licenses: dict[str, LicenseFacts] = field(default_factory=dict)
+    legacy: dict[tuple[str, str], LegacySubscription] = field(default_factory=dict)
+    inbox: dict[str, InboxEntry] = field(default_factory=dict)
+    api_keys: dict[str, ApiKeyRow] = field(default_factory=dict)
+    tokens: dict[str, RedeemedToken] = field(default_factory=dict)
+    entitlements: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    usage: list[dict[str, object]] = field(default_factory=list)
+    records: dict[str, MeteringRecord] = field(default_factory=dict)
+
+    def copy(self) -> Data:
+        return Data(**{f.name: clone(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+
+class FakeTenants:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def add(self, tenant: Tenant) -> None:
+        self.data.tenants[tenant.id] = tenant
+
+    def add_user(self, user: User) -> None:
+        if any(u.email == user.email for u in self.data.users.values()):
+            raise ConcurrentUpdate(f"a user with email {user.email} exists")
+        self.data.users[user.id] = user
+
+    def get(self, tenant_id: str, *, lock: bool = False) -> Tenant | None:
+        return self.data.tenants.get(tenant_id)
+
+    def all(self, offset: int = 0, limit: int | None = None) -> list[Tenant]:
+        ordered = sorted(self.data.tenants.values(), key=lambda t: (t.created_at, t.id))[offset:]
+        return ordered if limit is None else ordered[:limit]
+
+    def user_by_email(self, email: str) -> User | None:
+        return next((u for u in self.data.users.values() if u.email == email), None)
+
+    def user(self, user_id: str) -> User | None:
+        return self.data.users.get(user_id)
+
+    def users(self, user_ids: Iterable[str]) -> list[User]:
+        return [self.data.users[i] for i in user_ids if i in self.data.users]
+
+
+class FakeCatalog:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def replace(self, catalog: Catalog) -> None:
+        self.data.catalog = catalog
+
+    def get(self) -> Catalog | None:
+        return self.data.catalog
+
+
+class FakeLedger:
+    """Loads the whole ledger: a superset of the closure the SQL repository loads, which the domain allows."""
+
+    def __init__(self, data: Data) -> None:
+        self.data = data
+        self.loads = 0
+
+    def load(
+        self,
+        agreement_ids: Iterable[str] = (),
+        tenant_ids: Iterable[str] = (),
+        license_arns: Iterable[str] = (),
+        legacy_keys: Iterable[tuple[str, str]] = (),
+    ) -> Ledger:
+        self.loads += 1
+        d = self.data
+        return Ledger(
+            agreements=dict(d.agreements),
+            links=list(d.links.values()),
+            changes=list(d.changes.values()),
+            licenses=dict(d.licenses),
+            legacy=dict(d.legacy),
+        )
+
+    def agreements_page(self, offset: int, limit: int) -> list[Agreement]:
+        return [self.data.agreements[k] for k in sorted(self.data.agreements)][offset : offset + limit]
+
+    def changes_page(self, offset: int, limit: int) -> list[AccountChange]:
+        ordered = sorted(self.data.changes.values(), key=lambda c: (c.started_at, c.id))
+        return ordered[offset : offset + limit]
+
+    def save(self, ledger: Ledger) -> None:
+        d = self.data
+        for obj in ledger.added:
+            if isinstance(obj, Agreement):
+                d.agreements[obj.agreement_id] = obj
+            elif isinstance(obj, BillingLink):
+                d.links[obj.id] = obj
+            elif isinstance(obj, AccountChange):
+                d.changes[obj.id] = obj
+            elif isinstance(obj, LicenseFacts):
+                d.licenses[obj.license_arn] = obj
+            elif isinstance(obj, LegacySubscription):
+                d.legacy[(obj.product_code, obj.customer_identifier)] = obj
+        ledger.added.clear()
+        open_links = [lk for lk in d.links.values() if lk.is_open]
+        # the database's partial unique indexes: one open link per tenant and per agreement
+        for key in ("tenant_id", "agreement_id"):
+            values = [getattr(lk, key) for lk in open_links]
+            if len(values) != len(set(values)):
+                raise ConcurrentUpdate(f"two open links share a {key}")
+
+
+class FakeInbox:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def get_by_key(self, dedup_key: str, *, lock: bool = False) -> InboxEntry | None:
+        return self.data.inbox.get(dedup_key)
+
+    def add(self, dedup_key: str, channel: str, kind: str, payload: dict[str, object] | str, at: datetime) -> None:
+        import json
+
+        if dedup_key in self.data.inbox:
+            raise ConcurrentUpdate(f"event {dedup_key} is stored already")
+        text = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True)
+        entry = InboxEntry(len(self.data.inbox) + 1, dedup_key, channel, kind, text, "pending", 0, None, at, None)
+        self.data.inbox[dedup_key] = entry
+
+    def mark(self, dedup_key: str, status: str, at: datetime, error: str | None = None) -> None:
+        entry = self.data.inbox.get(dedup_key)
+        if entry is None:
+            return
+        done = at if status in ("processed", "ignored") else None
+        self.data.inbox[dedup_key] = dataclasses.replace(
+            entry, status=status, attempts=entry.attempts + 1, last_error=error, processed_at=done
+        )
+
+    def entries(self, statuses: Iterable[str] = (), limit: int = 100) -> list[InboxEntry]:
+        wanted = set(statuses)
+        found = sorted(self.data.inbox.values(), key=lambda e: e.id)
+        return [e for e in found if not wanted or e.status in wanted][:limit]
+
+
+class FakeAccess:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def add_api_key(self, row: ApiKeyRow) -> None:
+        self.data.api_keys[row.id] = row
+
+    def api_key_by_prefix(self, prefix: str) -> ApiKeyRow | None:
+        return next((k for k in self.data.api_keys.values() if k.prefix == prefix), None)
+
+    def api_keys(self, tenant_id: str | None = None) -> list[ApiKeyRow]:
+        rows = sorted(self.data.api_keys.values(), key=lambda k: k.created_at)
+        return [k for k in rows if tenant_id is None or k.tenant_id == tenant_id]
+
+    def touch_api_key(self, key_id: str, at: datetime) -> None:
+        self.data.api_keys[key_id] = dataclasses.replace(self.data.api_keys[key_id], last_used_at=at)
+
+    def redeemed_token(self, token_hash: str, *, lock: bool = False) -> RedeemedToken | None:
+        return self.data.tokens.get(token_hash)
+
+    def redeem_token(self, token_hash: str, agreement_id: str, at: datetime) -> None:
+        if token_hash in self.data.tokens:
+            raise ConcurrentUpdate("the token was redeemed by a concurrent request")
+        self.data.tokens[token_hash] = RedeemedToken(token_hash, agreement_id, at, None)
+
+    def token_linked(self, token_hash: str, tenant_id: str) -> None:
+        self.data.tokens[token_hash] = dataclasses.replace(self.data.tokens[token_hash], linked_tenant_id=tenant_id)
+
+
+class FakeEntitlements:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def replace(self, agreement_id: str, rows: list[dict[str, object]], at: datetime) -> None:
+        self.data.entitlements[agreement_id] = [{**r, "agreement_id": agreement_id, "fetched_at": at} for r in rows]
+
+    def of_agreement(self, agreement_id: str) -> list[dict[str, object]]:
+        return sorted(self.data.entitlements.get(agreement_id, []), key=lambda r: str(r["dimension"]))
+
+    def stale_agreements(self, limit: int = 100) -> list[Agreement]:
+        return [a for a in self.data.agreements.values() if a.entitlements_stale][:limit]
+
+
+class FakeMetering:
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def known_usage_keys(self, keys: Iterable[str]) -> set[tuple[str, str]]:
+        wanted = set(keys)
+        found = [r for r in self.data.usage if r["idempotency_key"] in wanted]
+        return {(str(r["tenant_id"]), str(r["idempotency_key"])) for r in found}
+
+    def add_usage(self, rows: list[dict[str, object]]) -> None:
+        self.data.usage.extend(rows)
+
+    def hourly_totals(self, hour: datetime) -> dict[tuple[str, str, datetime], int]:
+        out: dict[tuple[str, str, datetime], int] = {}
+        for r in self.data.usage:
+            if r["hour"] == hour and r["agreement_id"] is not None:
+                key = (str(r["agreement_id"]), str(r["dimension"]), hour)
+                out[key] = out.get(key, 0) + int(r["quantity"])  # type: ignore[call-overload]
+        return out
+
+    def metered_agreements(self) -> list[Agreement]:
+        return [a for a in self.data.agreements.values() if a.aws_account_id is not None]
+
+    def recorded_in_hour(self, hour: datetime) -> set[tuple[str, str]]:
+        return {(r.agreement_id, r.dimension) for r in self.data.records.values() if r.hour == hour}
+
+    def add_record(self, record: MeteringRecord) -> None:
+        self.data.records[record.id] = record
+
+    def pending_records(self) -> list[MeteringRecord]:
+        return [r for r in self.data.records.values() if r.status is RecordStatus.PENDING]
+
+    def record(self, record_id: str) -> MeteringRecord | None:
+        return self.data.records.get(record_id)
+
+    def agreements_by_id(self) -> dict[str, Agreement]:
+        return dict(self.data.agreements)
+
+
+class FakeUnitOfWork:
+    """Works on a copy of the committed data; ``commit`` keeps the copy, leaving without it drops it.
+
+    The same object is its own factory (``uow_factory=uow``), as the services take either."""
+
+    def __init__(self, data: Data | None = None) -> None:
+        self.committed = data or Data()
+        self.commits = 0
+        self.transactions = 0
+        self.snapshots = 0
+        self._snapshot = False
+        self._bind(self.committed)
+
+    def _bind(self, data: Data) -> None:
+        self.work = data
+        self.tenants = FakeTenants(data)
+        self.catalog = FakeCatalog(data)
+        self.ledger = FakeLedger(data)
+        self.inbox = FakeInbox(data)
+        self.access = FakeAccess(data)
+        self.entitlements = FakeEntitlements(data)
+        self.metering = FakeMetering(data)
+
+    def __call__(self) -> FakeUnitOfWork:
+        return self
+
+    def snapshot(self) -> FakeUnitOfWork:
+        self._snapshot = True
+        return self
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self.transactions += 1
+        self.snapshots += self._snapshot
+        self._bind(self.committed.copy())
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._snapshot = False
+        self._bind(self.committed)
+
+    def commit(self) -> None:
+        if self._snapshot:
+            raise AssertionError("a read-only snapshot was asked to commit")
+        self.committed = self.work
+        self.commits += 1
+        self._bind(self.committed.copy())
+
+    def rollback(self) -> None:
+        self._bind(self.committed.copy())
+
+
+@dataclass
+class FakeMarketplace:
+    """AWS Marketplace as the seller sees it, scripted by the test."""
+
+    registrations: dict[str, Registration] = field(default_factory=dict)
+    expired_tokens: set[str] = field(default_factory=set)
+    facts: dict[str, AgreementFacts] = field(default_factory=dict)
+    entitlements: dict[str, list[Entitlement]] = field(default_factory=dict)
+    #: what BatchMeterUsage answers for a record (default Success); raise MarketplaceUnavailable when None
+    meter_status: Callable[[MeteringRecord], MeterStatus | None] = lambda _r: MeterStatus.SUCCESS
+    down: bool = False
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def resolve_customer(self, token: str) -> Registration:
+        self.calls.append(("ResolveCustomer", token))
+        if self.down:
+            raise MarketplaceUnavailable("AWS Marketplace did not answer ResolveCustomer")
+        if token in self.expired_tokens:
+            raise RegistrationTokenRejected("the registration token has expired", "expired")
+        if token not in self.registrations:
+            raise RegistrationTokenRejected("the registration token is not valid", "invalid")
+        return self.registrations[token]
+
+    def describe_agreement(self, agreement_id: str) -> AgreementFacts:
+        self.calls.append(("DescribeAgreement", agreement_id))
+        if self.down or agreement_id not in self.facts:
+            raise MarketplaceUnavailable("AWS Marketplace did not answer DescribeAgreement")
+        return self.facts[agreement_id]
+
+    def get_entitlements(self, product_code: str, license_arn: str) -> list[Entitlement]:
+        self.calls.append(("GetEntitlements", license_arn))
+        if self.down:
+            raise MarketplaceUnavailable("AWS Marketplace did not answer GetEntitlements")
+        return list(self.entitlements.get(license_arn, []))
+
+    def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
+        self.calls.append(("BatchMeterUsage", [r.id for r in records]))
+        if self.down:
+            raise MarketplaceUnavailable("AWS Marketplace did not answer BatchMeterUsage")
+        outcomes = []
+        for r in records:
+            status = self.meter_status(r)
+            if status is None:
+                raise MarketplaceUnavailable("throttled")
+            outcomes.append(MeterOutcome(r.id, status, f"mr-{r.id}" if status is MeterStatus.SUCCESS else None))
+        return outcomes
+
+    def called(self, operation: str) -> list[Any]:
+        return [arg for op, arg in self.calls if op == operation]
