@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import inspect
 
 from mplink.adapters.store.engine import make_engine
-from mplink.adapters.store.migrate import current_revision, head_revision, schema_differences, upgrade
+from mplink.adapters.store.migrate import current_revision, head_revision, upgrade
+from tests.support.schema import schema_differences
 
 
 def test_upgrade_creates_schema_and_is_idempotent(database_url: str) -> None:

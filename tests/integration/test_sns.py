@@ -28,10 +28,10 @@ from mplink.sandbox.sns import (
     marketplace_message,
     notification,
     sns_timestamp,
-    subscription_confirmation,
     topic_arn,
 )
 from tests.support.servers import serve_app
+from tests.support.sns import subscription_confirmation
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 PRODUCT = "prodcode123"

@@ -19,7 +19,6 @@ from mplink.domain.subscription import SubscriptionType, subscription_view
 from mplink.domain.tenant import Membership, Role, Tenant, User
 from mplink.services import linking
 from mplink.services import tenants as tenant_service
-from mplink.services.catalog import current_catalog
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event, replay_failed
 from tests.support import factories as f
 from tests.support.event_story import EVENTS, RAW_EVENTBRIDGE, RAW_SNS, _start, snapshot
@@ -53,7 +52,9 @@ def _register(store: Store, agreement_id: str, account: str) -> None:
 
 
 def test_catalog_round_trip(store: Store) -> None:
-    catalog = current_catalog(store.uow())
+    with store.uow() as uow:
+        catalog = uow.catalog.get()
+    assert catalog is not None
     product = catalog.products[0]
     assert product.title == "Trend Micro Cloud One" and len(product.services) == 7
     assert [o.name for o in product.offers] == [

@@ -22,7 +22,6 @@ from mplink.domain.usage import (
     plan_metering,
     records_for_hour,
     route_usage,
-    totals_by_hour,
 )
 from tests.support.factories import (
     DST,
@@ -262,14 +261,13 @@ class TestR5UsageRouting:
         before = route_usage(UsageEvent("t1", dim, 3, at(29), "k1"), ledger, DIMS)
         after = route_usage(UsageEvent("t1", dim, 4, at(30), "k2"), ledger, DIMS)
         assert (before.agreement_id, after.agreement_id) == ("agmt-src", "agmt-dst")
-        totals = totals_by_hour([before, after])
-        hour = hour_of(at(0))
-        assert totals == {("agmt-src", dim, hour): 3, ("agmt-dst", dim, hour): 4}  # both get a record that hour
+        # both are in the same hour, so both agreements get a record for it
+        assert before.hour == after.hour == hour_of(at(0))
 
     def test_usage_with_no_link_is_kept_as_unbillable(self) -> None:
         ledger, _ = paying_from_src()
         r = route_usage(UsageEvent("t1", "conformity_accounts", 2, at(-5), "k"), ledger, DIMS)
-        assert r.agreement_id is None and totals_by_hour([r]) == {}
+        assert r.agreement_id is None and r.hour == hour_of(at(-5))
 
     def test_unknown_dimension_and_bad_quantity_are_refused(self) -> None:
         ledger, _ = paying_from_src()
@@ -329,7 +327,11 @@ class TestR7ZeroRecords:
         ledger.link(t, "u1", "agmt-dst", at(30))
         usage = route_usage(UsageEvent("t1", "conformity_accounts", 5, at(40), "k"), ledger, DIMS)
         records = records_for_hour(
-            hour_of(at(0)), ledger.agreements.values(), sorted(DIMS), totals_by_hour([usage]), new_id
+            hour_of(at(0)),
+            ledger.agreements.values(),
+            sorted(DIMS),
+            {(usage.agreement_id or "", usage.event.dimension, usage.hour): 5},
+            new_id,
         )
         assert len(records) == 2 * len(DIMS)
         by_key = {(r.agreement_id, r.dimension): r.quantity for r in records}

@@ -31,12 +31,6 @@ class AgreementNotActive(DomainError):
     code = "agreement_not_active"
 
 
-class ProductMismatch(DomainError):
-    """An agreement for another product cannot pay for this tenant's subscription."""
-
-    code = "product_mismatch"
-
-
 class InvalidTransition(DomainError):
     """An account change was asked to move to a state its lifecycle does not allow."""
 

@@ -64,15 +64,6 @@ def route_usage(event: UsageEvent, ledger: Ledger, dimensions: frozenset[str]) -
     return RoutedUsage(event=event, hour=hour_of(at), agreement_id=agreement.agreement_id)
 
 
-def totals_by_hour(routed: Iterable[RoutedUsage]) -> dict[tuple[str, str, datetime], int]:
-    """Sum billable usage per (agreement, dimension, hour); a change's hour gives both agreements a total."""
-    totals: dict[tuple[str, str, datetime], int] = defaultdict(int)
-    for r in routed:
-        if r.agreement_id is not None:
-            totals[(r.agreement_id, r.event.dimension, r.hour)] += r.event.quantity
-    return dict(totals)
-
-
 class RecordStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"

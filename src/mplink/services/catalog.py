@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from mplink.domain.catalog import Catalog
-from mplink.domain.errors import NotFound
 from mplink.services.unit_of_work import UnitOfWork
 
 
@@ -11,11 +10,3 @@ def load_catalog(uow: UnitOfWork, catalog: Catalog) -> None:
     with uow:
         uow.catalog.replace(catalog)
         uow.commit()
-
-
-def current_catalog(uow: UnitOfWork) -> Catalog:
-    with uow:
-        catalog = uow.catalog.get()
-    if catalog is None:
-        raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
-    return catalog

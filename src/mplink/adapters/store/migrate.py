@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from mplink.adapters.store.engine import make_engine, normalize_url
-from mplink.adapters.store.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -43,10 +40,3 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-
-
-def schema_differences(engine: Engine) -> list[Any]:
-    """What autogenerate would change: empty when the migrations match the models."""
-    with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
-        return list(compare_metadata(ctx, metadata))
