@@ -38,4 +38,4 @@ def test_full_sequence_reaches_the_expected_end_state() -> None:
     assert ledger.open_link_of_tenant("t1").agreement_id == "D"  # type: ignore[union-attr]
     assert ledger.agreements["A"].ended and not ledger.agreements["A"].cancellation_pending
     assert ledger.agreements["B"].offer_id == "offer-y"
-    assert [c.state.value for c in ledger.changes] == ["completed"]
+    assert [c.state.value for c in ledger.changes] == ["done"]

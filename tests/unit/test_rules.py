@@ -122,7 +122,8 @@ class TestR2BillingAccountChange:
         assert result.link.starts_at == at(60) and result.link.is_open
         src = ledger.agreement("agmt-src")
         assert src is not None and src.lifecycle is Lifecycle.SUPERSEDED and src.cancellation_pending
-        assert result.change is not None and result.change.state is ChangeState.DESTINATION_LINKED
+        # the destination's agreement runs, so every service is registered under it at once
+        assert result.change is not None and result.change.state is ChangeState.VERIFIED
         assert (result.change.from_agreement_id, result.change.to_agreement_id) == ("agmt-src", "agmt-dst")
 
     def test_page_shows_cancel_step_until_source_ends(self) -> None:
@@ -137,37 +138,37 @@ class TestR2BillingAccountChange:
         assert view.pending_cancellations == ()
         assert view.type is SubscriptionType.AWS_MARKETPLACE and all(s.registered for s in view.services)
         change = ledger.changes[0]
-        assert change.state is ChangeState.COMPLETED and change.source_ended_at == at(90)
+        assert change.state is ChangeState.DONE and change.source_ended_at == at(90)
 
     def test_account_change_lifecycle_refuses_skipping_back(self) -> None:
         ledger, t = paying_from_src()
         registered(ledger, "agmt-dst", DST)
         change = ledger.link(t, "u1", "agmt-dst", at(60)).change
-        assert change is not None
-        change.advance(ChangeState.VERIFIED, at(61))
+        assert change is not None and change.state is ChangeState.VERIFIED
         change.advance(ChangeState.SOURCE_CANCEL_PENDING, at(62))
         with pytest.raises(InvalidTransition):
             change.advance(ChangeState.STARTED, at(63))
         with pytest.raises(InvalidTransition):
             change.advance(ChangeState.ABORTED, at(63))
         change.source_ended(at(70))
-        assert change.state is ChangeState.COMPLETED
+        assert change.state is ChangeState.DONE
         with pytest.raises(InvalidTransition):
             change.advance(ChangeState.VERIFIED, at(71))
 
     def test_started_change_is_continued_by_the_link(self) -> None:
         ledger, t = paying_from_src()
-        started = ledger.start_change(t, "u1", at(30))
+        started = ledger.start_account_change(t, Role.OWNER, DST, at(30))
         assert started.state is ChangeState.STARTED and started.from_agreement_id == "agmt-src"
         registered(ledger, "agmt-dst", DST)
         result = ledger.link(t, "u1", "agmt-dst", at(60))
-        assert result.change is started and started.state is ChangeState.DESTINATION_LINKED
+        assert result.change is started and started.state is ChangeState.VERIFIED
         assert len(ledger.changes) == 1
 
     def test_viewer_may_not_start_a_change(self) -> None:
-        ledger = Ledger()
+        ledger, t = paying_from_src()
         with pytest.raises(NotAuthorized):
-            ledger.start_change(tenant(role=Role.VIEWER), "u1", at(0))
+            ledger.start_account_change(t, Role.VIEWER, DST, at(0))
+        assert ledger.changes == []
 
 
 # -- R3 ----------------------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ class TestR3EndingNeverRevokesWrongly:
         view = subscription_view("t1", ledger, CATALOG)
         assert view.type is SubscriptionType.AWS_MARKETPLACE and all(s.registered for s in view.services)
         assert view.pending_cancellations == ()
-        assert result.change is not None and result.change.state is ChangeState.COMPLETED
+        assert result.change is not None and result.change.state is ChangeState.DONE
 
     def test_license_deprovisioned_revokes_the_current_agreement(self) -> None:
         ledger, _ = paying_from_src()

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mplink.domain.agreement import Agreement, MarketplaceStatus
-from mplink.domain.billing import AccountChange, BillingLink, ChangeState, LinkEnd
+from mplink.domain.billing import AccountChange, BillingLink, ChangeState, LinkEnd, services_registered
 from mplink.domain.clock import stamp
-from mplink.domain.errors import AgreementNotActive, NotAuthorized
+from mplink.domain.errors import AgreementNotActive, Conflict, NotAuthorized, NotFound
 from mplink.domain.events import (
     AgreementEvent,
     AgreementEventKind,
@@ -24,6 +24,7 @@ from mplink.domain.events import (
     LicenseEventKind,
     MarketplaceEvent,
 )
+from mplink.domain.ids import parse_account_id
 from mplink.domain.tenant import BILLING_ROLES, Role, Tenant
 
 _SUCCESSOR_INTENTS = frozenset({"REPLACE", "RENEW"})
@@ -64,6 +65,12 @@ class LinkResult:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def _require_billing_role(role: Role) -> None:
+    """R1: only owners, admins and billing users link or change billing (a tenant's API key acts as admin)."""
+    if role not in BILLING_ROLES:
+        raise NotAuthorized(f"role {role.value!r} may not link or change billing")
 
 
 @dataclass(eq=False)
@@ -154,8 +161,7 @@ class Ledger:
 
     def link_as(self, tenant: Tenant, role: Role, agreement_id: str, at: datetime) -> LinkResult:
         """Link on behalf of someone acting with ``role`` (a tenant's API key acts as its admin)."""
-        if role not in BILLING_ROLES:
-            raise NotAuthorized(f"role {role.value!r} may not link or change billing")
+        _require_billing_role(role)
         agreement = self.agreements.get(agreement_id)
         if agreement is None or agreement.ended:
             raise AgreementNotActive(
@@ -171,44 +177,125 @@ class Ledger:
             elsewhere.close(start, LinkEnd.MOVED)
             start = max(start, elsewhere.starts_at)
         change: AccountChange | None = None
+        started = self.started_change_of_tenant(tenant.id)
         if current is not None:
             # R2: the billing-account change happens at this instant
             current.close(start, LinkEnd.CHANGED)
             source = self.agreements.get(current.agreement_id)
             if source is not None and not source.ended and source.superseded_at is None:
                 source.superseded_at = start
-            change = self._change_for(tenant.id, current.agreement_id, start)
+            change = started or self._new_change(tenant.id, start)
+            # the source is the agreement whose link this one ends, whatever it was when the change started
+            change.from_agreement_id = current.agreement_id
+            change.source_ended_at = source.ended_since() if source is not None else None
             change.destination_linked(agreement_id, start)
-            if source is not None and source.ended:
-                change.source_ended(source.ended_since() or start)
+        elif started is not None:
+            started.abort(start)  # nothing paid for the tenant any more: this is a first link, not a change
         link = BillingLink(id=new_id(), tenant_id=tenant.id, agreement_id=agreement_id, starts_at=start)
         self._add(link)
         link = self._follow_successors(link)
+        if change is not None:
+            # verified at once when every service is registered; done too if the source ended first
+            self._settle(change, start)
         return LinkResult(link=link, previous_link=current, change=change)
 
-    def _change_for(self, tenant_id: str, from_agreement_id: str | None, at: datetime) -> AccountChange:
-        """The tenant's change that was started but not yet linked (e.g. by ``mplink move``), or a new one."""
-        change = self.started_change_of_tenant(tenant_id)
-        if change is not None:
-            change.from_agreement_id = change.from_agreement_id or from_agreement_id
-            return change
+    def _new_change(self, tenant_id: str, at: datetime, destination_account_id: str | None = None) -> AccountChange:
+        current = self.open_link_of_tenant(tenant_id)
         change = AccountChange(
             id=new_id(),
             tenant_id=tenant_id,
-            from_agreement_id=from_agreement_id,
+            from_agreement_id=current.agreement_id if current else None,
             to_agreement_id=None,
             state=ChangeState.STARTED,
             started_at=at,
             updated_at=at,
+            destination_account_id=destination_account_id,
         )
         self._add(change)
         return change
 
-    def start_change(self, tenant: Tenant, user_id: str, at: datetime) -> AccountChange:
-        """Record that someone began moving the tenant's billing (before the destination is subscribed)."""
-        tenant.require_billing_role(user_id)
+    # -- the account change: started, reported, settled from facts -------------------------------------------
+    def account_change_of_tenant(self, tenant_id: str) -> AccountChange | None:
+        """The tenant's open change (the latest, if several), else its most recent one; None if it never changed."""
+        ordered = sorted(
+            (c for c in self.changes if c.tenant_id == tenant_id), key=lambda c: (c.open, c.started_at, c.updated_at)
+        )
+        return ordered[-1] if ordered else None
+
+    def start_account_change(
+        self, tenant: Tenant, role: Role, destination_account_id: str | None, at: datetime
+    ) -> AccountChange:
+        """Someone begins moving the tenant's billing, before the destination is linked.
+
+        Starting again for the same destination changes nothing; for another destination it aborts the
+        started change and begins a new one. A change whose destination is linked must end first."""
+        _require_billing_role(role)
+        destination = parse_account_id(destination_account_id) if destination_account_id is not None else None
+        linked = [c for c in self.open_changes_of_tenant(tenant.id) if c.linked]
+        if linked:
+            raise Conflict(
+                f"an account change of this tenant is {linked[-1].state.value}: it must be done before another starts"
+            )
         current = self.open_link_of_tenant(tenant.id)
-        return self._change_for(tenant.id, current.agreement_id if current else None, at)
+        if current is None:
+            raise Conflict("no AWS account pays for this tenant yet: link one instead of changing it")
+        paying = self.agreements.get(current.agreement_id)
+        if destination is not None and paying is not None and paying.aws_account_id == destination:
+            raise Conflict(f"AWS account {destination} already pays for this tenant")
+        started = self.started_change_of_tenant(tenant.id)
+        if started is not None:
+            if started.destination_account_id in (None, destination) or destination is None:
+                started.destination_account_id = started.destination_account_id or destination
+                return started
+            started.abort(at)  # replaced by the change for the other destination
+        return self._new_change(tenant.id, at, destination)
+
+    def abort_account_change(self, tenant: Tenant, role: Role, at: datetime) -> AccountChange:
+        """Give up the tenant's started change; once the destination is linked there is nothing to abort."""
+        _require_billing_role(role)
+        change = self.account_change_of_tenant(tenant.id)
+        if change is None:
+            raise NotFound("this tenant never started an account change")
+        change.abort(at)
+        return change
+
+    def report_source_cancellation(self, tenant: Tenant, role: Role, agreement_id: str, at: datetime) -> AccountChange:
+        """Someone asked AWS to cancel the change's source agreement (the buyer's CancelAgreement, reported by
+        ``mplink move``): verified -> source_cancel_pending. A repeat, or a source already ended, changes nothing."""
+        _require_billing_role(role)
+        mine = [c for c in self.changes if c.tenant_id == tenant.id]
+        if not mine:
+            raise NotFound("this tenant never started an account change")
+        ofsource = sorted(
+            (c for c in mine if c.from_agreement_id == agreement_id and c.state is not ChangeState.ABORTED),
+            key=lambda c: (c.open, c.started_at, c.updated_at),
+        )
+        if not ofsource:
+            raise Conflict(f"agreement {agreement_id} is not the source of this tenant's account change")
+        change = ofsource[-1]
+        change.source_cancellation_requested(at)
+        return change
+
+    def destination_of(self, change: AccountChange) -> Agreement | None:
+        """The agreement that pays for the change's destination now: the linked one, or its successor (R4)."""
+        found = self.agreements.get(change.to_agreement_id or "")
+        seen: set[str] = set()
+        while found is not None and found.replaced_by and found.replaced_by not in seen:
+            seen.add(found.agreement_id)
+            successor = self.agreements.get(found.replaced_by)
+            if successor is None:
+                break
+            found = successor
+        return found
+
+    def _settle(self, change: AccountChange, at: datetime) -> None:
+        """Move a linked change as far as the facts allow: verified, then done once the source ended."""
+        if change.state is ChangeState.DESTINATION_LINKED:
+            destination = self.destination_of(change)
+            if destination is not None and services_registered(destination):
+                change.destination_verified(at)
+        if change.source_ended_at is not None:
+            change.source_ended(change.source_ended_at)
 
     # -- R2-R4, R8: marketplace events ------------------------------------------------------------------
     def apply(self, event: MarketplaceEvent) -> None:
@@ -221,6 +308,10 @@ class Ledger:
             self._apply_license(event)
         else:
             self._apply_legacy(event)
+        # an agreement that becomes usable later verifies the change that links it
+        for change in self.changes:
+            if change.state is ChangeState.DESTINATION_LINKED:
+                self._settle(change, event.occurred_at)
 
     def _apply_agreement(self, ev: AgreementEvent) -> None:
         agreement = self.ensure_agreement(ev.agreement_id)
@@ -261,7 +352,8 @@ class Ledger:
             return
         for change in self.changes:
             if change.from_agreement_id == agreement.agreement_id:
-                change.source_ended(ended_at)
+                change.source_ended_at = ended_at  # the agreement's current end time: later facts may correct it
+                self._settle(change, ended_at)
 
     def _carry_over(self, previous_id: str, successor: Agreement, at: datetime, version: str) -> None:
         """R4: REPLACE (public -> private offer switch) or RENEW hands the tenant's link to the successor."""
@@ -287,10 +379,10 @@ class Ledger:
                 return link
             start = max(agreement.replaced_at or link.starts_at, link.starts_at)
             link.close(start, LinkEnd.REPLACED)
-            # the replaced agreement was current, so nothing is waiting for the buyer to cancel it
+            # a change started from the replaced agreement now starts from its successor
             for change in self.changes:
-                if change.from_agreement_id == agreement.agreement_id and change.open:
-                    change.source_ended(start)
+                if change.from_agreement_id == agreement.agreement_id and change.state is ChangeState.STARTED:
+                    change.from_agreement_id = successor_id
             link = BillingLink(id=new_id(), tenant_id=link.tenant_id, agreement_id=successor_id, starts_at=start)
             self._add(link)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from mplink.domain.billing import services_registered
 from mplink.domain.catalog import Catalog, Offer, Product
 from mplink.domain.ledger import Ledger
 
@@ -87,7 +88,7 @@ def subscription_view(tenant_id: str, ledger: Ledger, catalog: Catalog) -> Subsc
     agreement = ledger.agreements[current.agreement_id]
     product = catalog.product(agreement.product_id or agreement.product_code or "")
     found = catalog.find_offer(agreement.offer_id) if agreement.offer_id else None
-    registered = not agreement.revokes_access
+    registered = services_registered(agreement)
     services = tuple(
         ServiceStatus(s.name, registered, current.starts_at if registered else None)
         for s in (product.services if product else ())
