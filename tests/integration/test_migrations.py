@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from datetime import UTC, datetime
 
+from sqlalchemy import insert, inspect, select, text
+
+from mplink.adapters.store import tables as t
 from mplink.adapters.store.engine import make_engine
 from mplink.adapters.store.migrate import current_revision, head_revision, upgrade
+from mplink.domain.billing import ChangeState
 from tests.support.schema import schema_differences
 
 
@@ -39,5 +43,37 @@ def test_drift_check_notices_a_difference(database_url: str) -> None:
             conn.exec_driver_sql("DROP INDEX ix_inbox_events_status")
         diffs = schema_differences(engine)
         assert any(d[0] == "add_index" and d[1].name == "ix_inbox_events_status" for d in diffs)
+    finally:
+        engine.dispose()
+
+
+def test_0004_renames_completed_changes_to_done(database_url: str) -> None:
+    """Changes stored as 'completed' before 0004 read as 'done', in their state and in their history."""
+    upgrade(database_url, "0003")
+    engine = make_engine(database_url)
+    history = [
+        {"from": "started", "to": "destination_linked", "at": "2026-11-01T09:01:00+00:00"},
+        {"from": "destination_linked", "to": "completed", "at": "2026-11-01T09:30:00+00:00"},
+    ]
+    when = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(t.tenants).values(id="t1", name="T", created_at=when))
+            for cid, steps in (("c1", history), ("c2", [])):
+                # only the columns 0003 has: the insert names them one by one
+                conn.execute(
+                    insert(t.account_changes).values(
+                        id=cid, tenant_id="t1", state="started", started_at=when, updated_at=when, history=steps
+                    )
+                )
+            # a state the models no longer know, so written as SQL
+            conn.execute(text("UPDATE account_changes SET state = 'completed' WHERE id = 'c1'"))
+        upgrade(database_url)
+        with engine.connect() as conn:
+            c = t.account_changes.c
+            rows = {r.id: r for r in conn.execute(select(c.id, c.state, c.history, c.destination_account_id))}
+        assert (rows["c1"].state, rows["c1"].history) == (ChangeState.DONE, [history[0], {**history[1], "to": "done"}])
+        assert (rows["c2"].state, rows["c2"].history) == (ChangeState.STARTED, [])
+        assert {r.destination_account_id for r in rows.values()} == {None}
     finally:
         engine.dispose()

@@ -215,6 +215,7 @@ account_changes = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("source_ended_at", UTCDateTime()),
     Column("history", JSON, nullable=False),
+    Column("destination_account_id", String(12)),
 )
 
 license_facts = Table(
