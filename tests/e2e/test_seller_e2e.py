@@ -84,7 +84,7 @@ def test_seed_procedure_through_api_sandbox_sqs_and_worker(world_sqs: World) -> 
 
         changes = seller.api("GET", "/account-changes", key=seller.operator_key).json()["items"]
         assert [(c["from_agreement_id"], c["to_agreement_id"], c["state"]) for c in changes] == [
-            (src_agreement, dst_agreement, "completed")
+            (src_agreement, dst_agreement, "done")
         ]
         wait_until(lambda: worker.stats.get("events_processed", 0) >= 4, what="events through SQS")
     finally:

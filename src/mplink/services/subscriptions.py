@@ -109,6 +109,7 @@ def agreement_dict(a: Agreement) -> dict[str, Any]:
 
 
 def change_dict(c: AccountChange) -> dict[str, Any]:
+    """A row of the operator listing (``GET /api/v1/account-changes``); ``state`` is a ChangeState value."""
     return {
         "id": c.id,
         "tenant_id": c.tenant_id,
@@ -118,6 +119,7 @@ def change_dict(c: AccountChange) -> dict[str, Any]:
         "started_at": c.started_at.isoformat(),
         "updated_at": c.updated_at.isoformat(),
         "source_ended_at": c.source_ended_at.isoformat() if c.source_ended_at else None,
+        "destination_account_id": c.destination_account_id,
     }
 
 

@@ -7,11 +7,21 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mplink.domain.billing import ChangeState
 from mplink.domain.clock import utc
+from mplink.domain.errors import InvalidValue, NotFound
+from mplink.domain.ids import parse_account_id
+from mplink.domain.tenant import Role
 from mplink.domain.usage import UsageEvent
 from mplink.services import auth
+from mplink.services.account_change import (
+    abort_account_change,
+    account_change,
+    report_source_cancellation,
+    start_account_change,
+)
 from mplink.services.metering import ingest_usage
 from mplink.services.registration import link_with_token
 from mplink.services.subscriptions import (
@@ -47,6 +57,10 @@ Principal = Annotated[auth.ApiPrincipal, Depends(principal)]
 def _tenant_access(p: auth.ApiPrincipal, tenant_id: str) -> None:
     if p.scope != "operator" and p.tenant_id != tenant_id:
         raise HTTPException(403, "this API key belongs to another tenant")
+
+
+#: a tenant's API key acts as that tenant's admin; an operator key acts as admin of any tenant
+API_KEY_ROLE = Role.ADMIN
 
 
 def _operator(p: auth.ApiPrincipal) -> None:
@@ -86,6 +100,47 @@ class Subscription(BaseModel):
 class LinkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     registration_token: str = Field(min_length=1, max_length=4096)
+
+
+def _account_id(value: str) -> str:
+    try:
+        return parse_account_id(value)
+    except InvalidValue as exc:
+        raise ValueError(exc.message) from None
+
+
+class AccountChangeSide(BaseModel):
+    aws_account_id: str | None
+    agreement_id: str | None
+
+
+class AccountChangeStep(BaseModel):
+    name: str = Field(description="link (the destination pays), check (all services registered), cancel (source ended)")
+    done: bool
+    at: str | None = Field(description="when the step became done (ISO 8601); null while it is not")
+
+
+class AccountChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    state: ChangeState
+    from_: AccountChangeSide = Field(alias="from")
+    to: AccountChangeSide = Field(description="null values until the destination is linked")
+    steps: list[AccountChangeStep]
+    started_at: str
+    updated_at: str
+    destination_account_id: str | None
+
+
+class StartChangeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    destination_aws_account_id: Annotated[str, Field(max_length=40), AfterValidator(_account_id)] = Field(
+        description="the AWS account that will pay: 12 digits, or the console's 2222-2222-2222"
+    )
+
+
+class SourceCancellationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agreement_id: str = Field(min_length=1, max_length=128, description="the change's source agreement")
 
 
 class UsageIn(BaseModel):
@@ -129,6 +184,41 @@ def link(tenant_id: str, body: LinkRequest, request: Request, p: Principal) -> d
     view = link_with_token(state.uow(), state.marketplace, tenant_id, body.registration_token)
     state.metrics.links.labels("api").inc()
     return view.as_api()
+
+
+@router.get("/tenants/{tenant_id}/account-change", response_model=AccountChange)
+def get_account_change(tenant_id: str, request: Request, p: Principal) -> dict[str, object]:
+    """The tenant's open account change, else its most recent one; 404 when it never changed accounts."""
+    _tenant_access(p, tenant_id)
+    view = account_change(app_state(request).uow(), tenant_id)
+    if view is None:
+        raise NotFound("this tenant never changed its paying AWS account")
+    return view.as_api()
+
+
+@router.post("/tenants/{tenant_id}/account-change", response_model=AccountChange, status_code=201)
+def start_change(tenant_id: str, body: StartChangeRequest, request: Request, p: Principal) -> dict[str, object]:
+    """Start moving the tenant's billing to another AWS account; the same destination again changes nothing."""
+    _tenant_access(p, tenant_id)
+    uow = app_state(request).uow()
+    return start_account_change(uow, tenant_id, body.destination_aws_account_id, API_KEY_ROLE).as_api()
+
+
+@router.post("/tenants/{tenant_id}/account-change/abort", response_model=AccountChange)
+def abort_change(tenant_id: str, request: Request, p: Principal) -> dict[str, object]:
+    """Give up the started change; refused (409) once the destination is linked."""
+    _tenant_access(p, tenant_id)
+    return abort_account_change(app_state(request).uow(), tenant_id, API_KEY_ROLE).as_api()
+
+
+@router.post("/tenants/{tenant_id}/account-change/source-cancellation", response_model=AccountChange)
+def source_cancellation(
+    tenant_id: str, body: SourceCancellationRequest, request: Request, p: Principal
+) -> dict[str, object]:
+    """Report that AWS was asked to cancel the source agreement (e.g. by ``mplink move``); only once verified."""
+    _tenant_access(p, tenant_id)
+    uow = app_state(request).uow()
+    return report_source_cancellation(uow, tenant_id, body.agreement_id, API_KEY_ROLE).as_api()
 
 
 @router.get("/tenants/{tenant_id}/entitlements")
