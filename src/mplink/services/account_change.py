@@ -12,7 +12,8 @@ from mplink.domain.clock import now_utc
 from mplink.domain.errors import NotFound
 from mplink.domain.ledger import Ledger
 from mplink.domain.tenant import Role, Tenant
-from mplink.services.unit_of_work import UnitOfWork, retry_on_conflict
+from mplink.services.ports import UnitOfWork
+from mplink.services.unit_of_work import retry_on_conflict
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ def change_view(change: AccountChange, ledger: Ledger) -> AccountChangeView:
 
 
 def account_change(uow: UnitOfWork, tenant_id: str) -> AccountChangeView | None:
-    """The tenant's open change, else its most recent one; None when the tenant never changed accounts."""
-    with uow:
+    """The tenant's open change, else its most recent one; None when the tenant never changed accounts.
+    Read in one snapshot, so the change and the agreements it names agree."""
+    with uow.snapshot():
         if uow.tenants.get(tenant_id) is None:
             raise NotFound(f"no tenant with id {tenant_id!r}")
         ledger = uow.ledger.load(tenant_ids=[tenant_id])
