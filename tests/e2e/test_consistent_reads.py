@@ -1,5 +1,5 @@
 """Reads stay consistent under concurrent writes on PostgreSQL: the seller's API answers every read of a
-tenant's subscription with 200 and one coherent state while other processes link new agreements and end
+tenant's subscription and account change with 200 and one coherent state while other processes link new agreements and end
 old ones. A ledger read takes several queries; they run in one REPEATABLE READ snapshot, so a commit that
 lands between them cannot tear the answer (never two paying agreements, never a link to an agreement the
 answer does not show)."""
@@ -47,6 +47,23 @@ def check_subscription(body: dict[str, Any]) -> None:
         assert body["agreement_id"] is None, body
 
 
+STATES = {"started", "destination_linked", "verified", "source_cancel_pending", "done", "aborted"}
+
+
+def check_account_change(body: dict[str, Any]) -> None:
+    """The change's state, its two agreements and its steps agree with each other."""
+    assert body["state"] in STATES, body
+    steps = {s["name"]: s for s in body["steps"]}
+    assert list(steps) == ["link", "check", "cancel"], body
+    linked = body["state"] not in ("started", "aborted")
+    assert steps["link"]["done"] == linked, body
+    assert steps["cancel"]["done"] == (body["state"] == "done"), body
+    if linked:
+        assert body["to"]["agreement_id"] and body["to"]["agreement_id"] != body["from"]["agreement_id"], body
+    for step in steps.values():
+        assert (step["at"] is not None) == step["done"], body
+
+
 def test_reads_stay_consistent_while_other_processes_write(
     postgres_server: TempPostgres | None, tmp_path: Path
 ) -> None:
@@ -79,6 +96,9 @@ def test_reads_stay_consistent_while_other_processes_write(
                 assert r.status_code == 200, r.text
                 check_subscription(r.json())
                 seen.add(r.json()["agreement_id"] or "")
+                r = client.get(f"/api/v1/tenants/{tenant_id}/account-change")
+                assert r.status_code == 200, r.text
+                check_account_change(r.json())
                 reads += 1
     finally:
         stop.set()
