@@ -1,8 +1,8 @@
-"""Reads stay consistent under concurrent writes on PostgreSQL: the seller's API answers every read of a
-tenant's subscription and account change with 200 and one coherent state while other processes link new agreements and end
-old ones. A ledger read takes several queries; they run in one REPEATABLE READ snapshot, so a commit that
-lands between them cannot tear the answer (never two paying agreements, never a link to an agreement the
-answer does not show)."""
+"""Reads stay consistent under concurrent writes on PostgreSQL: the seller's API answers every read of
+a tenant's subscription and account change with 200 and one coherent state while other processes link
+new agreements and end old ones. A ledger read takes several queries; they run in one REPEATABLE READ
+snapshot, so a commit that lands between them cannot tear the answer (never two paying agreements, never
+a link to an agreement the answer does not show)."""
 
 from __future__ import annotations
 
