@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.pgserver import free_port
 
@@ -29,6 +30,7 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_demo_starts_seeds_and_stops(tmp_path: Path) -> None:
     port, sandbox_port = free_port(), free_port()
     proc = subprocess.run(
