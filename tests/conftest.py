@@ -19,6 +19,13 @@ pytest_plugins = ["tests.support.sandbox_fixtures", "tests.support.seller_fixtur
 REQUIRE_POSTGRES = os.environ.get("MPLINK_REQUIRE_POSTGRES") == "1"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium (the ``browser`` fixture) takes seconds: it is marked ``slow``."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[TempPostgres | None]:
     if find_bindir() is None:

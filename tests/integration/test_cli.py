@@ -1,60 +1,81 @@
-"""The `mplink` console script, run as a user would (subprocess), on SQLite and PostgreSQL."""
+"""The `mplink` command line, called in-process through its entry point (`main(argv)`), on SQLite and
+PostgreSQL: the same exit codes, output and one-line errors a user sees, without a process start per call.
+Commands that must run as real processes (`mplink demo`, `mplink sandbox` serving) are in
+tests/e2e/test_cli_processes.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mplink import __version__
-
-MPLINK = [str(Path(sys.executable).with_name("mplink"))]
-
-
-def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MPLINK_DATABASE_URL": db}
-    env.pop("MPLINK_CATALOG", None)
-    return subprocess.run(
-        [*MPLINK, *args], capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL
-    )
+from mplink.cli import main
 
 
-def ok_json(db: str, *args: str) -> Any:
-    proc = run(db, *args, "--json")
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def assert_usage_error(proc: subprocess.CompletedProcess[str], words: str) -> None:
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mplink: error: ") and words in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
+class Mplink:
+    """`mplink ARGS` with MPLINK_DATABASE_URL set, as a user runs it; output captured by pytest."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.capsys = capsys
+        self.monkeypatch = monkeypatch
+        monkeypatch.delenv("MPLINK_CATALOG", raising=False)
+        monkeypatch.setenv("COLUMNS", "200")
+
+    def __call__(self, db: str, *args: str) -> Result:
+        self.monkeypatch.setenv("MPLINK_DATABASE_URL", db)
+        self.capsys.readouterr()  # drop anything printed before this call
+        code = main(list(args))
+        out = self.capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    def ok_json(self, db: str, *args: str) -> Any:
+        result = self(db, *args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
 
 
-def test_version_and_help() -> None:
-    proc = subprocess.run([*MPLINK, "--version"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.strip() == f"mplink {__version__}"
-    proc = subprocess.run([*MPLINK, "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Mplink:
+    return Mplink(capsys, monkeypatch)
+
+
+def assert_usage_error(result: Result, words: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mplink: error: ") and words in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_version_and_help(run: Mplink, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/x.db"
+    version = run(db, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"mplink {__version__}"
+    shown = run(db, "--help")
+    assert shown.returncode == 0
     for group in ("db", "catalog", "tenant", "tenants"):
-        assert group in proc.stdout
+        assert group in shown.stdout
 
 
-def test_admin_commands_end_to_end(database_url: str, tmp_path: Path) -> None:
+def test_admin_commands_end_to_end(run: Mplink, database_url: str, tmp_path: Path) -> None:
     db = database_url
     assert_usage_error(run(db, "tenants", "list"), "mplink db upgrade")
-    first = ok_json(db, "db", "upgrade")
+    first = run.ok_json(db, "db", "upgrade")
     assert first["changed"] and first["to"]
-    second = ok_json(db, "db", "upgrade")
+    second = run.ok_json(db, "db", "upgrade")
     assert not second["changed"] and second["to"] == first["to"]
 
-    loaded = ok_json(db, "catalog", "load")
+    loaded = run.ok_json(db, "catalog", "load")
     assert loaded["products"][0]["title"] == "Trend Micro Cloud One" and loaded["products"][0]["services"] == 7
 
     bad = tmp_path / "bad.json"
@@ -62,7 +83,7 @@ def test_admin_commands_end_to_end(database_url: str, tmp_path: Path) -> None:
     assert_usage_error(run(db, "catalog", "load", str(bad)), "products")
     assert_usage_error(run(db, "catalog", "load", str(tmp_path / "missing.json")), "no such file")
 
-    created = ok_json(
+    created = run.ok_json(
         db,
         "tenant",
         "create",
@@ -83,9 +104,9 @@ def test_admin_commands_end_to_end(database_url: str, tmp_path: Path) -> None:
         "correct horse battery",
     )
     assert plain.returncode == 0 and len(plain.stdout.strip()) == 36  # prints the tenant id
-    listed = ok_json(db, "tenants", "list")
+    listed = run.ok_json(db, "tenants", "list")
     assert [t["name"] for t in listed] == ["Example Corp", "Other Corp"]
-    shown = ok_json(db, "tenant", "show", created["id"])
+    shown = run.ok_json(db, "tenant", "show", created["id"])
     assert shown["members"] == [{"email": "admin@example.com", "role": "owner"}]
     assert shown["subscription"]["type"] == "none" and len(shown["subscription"]["services"]) == 0
     human = run(db, "tenant", "show", created["id"])
@@ -103,93 +124,29 @@ def test_admin_commands_end_to_end(database_url: str, tmp_path: Path) -> None:
         "name must not be empty",
     )
     assert_usage_error(run(db, "tenants", "list", "--limit", "0"), "limit")
-    assert len(ok_json(db, "tenants", "list")) == 2
-    assert ok_json(db, "events", "list") == []
-    assert ok_json(db, "events", "replay")["replayed"] == 0
+    assert len(run.ok_json(db, "tenants", "list")) == 2
+    assert run.ok_json(db, "events", "list") == []
+    assert run.ok_json(db, "events", "replay")["replayed"] == 0
     assert_usage_error(run(db, "events", "list", "--status", "bogus"), "unknown status")
     # the catalog that was loaded before the bad file is still there, whole
-    assert ok_json(db, "tenant", "show", created["id"])["subscription"]["type"] == "none"
+    assert run.ok_json(db, "tenant", "show", created["id"])["subscription"]["type"] == "none"
 
 
-def test_bad_database_url_is_one_line() -> None:
-    proc = run("mysql://nowhere/db", "db", "upgrade")
-    assert_usage_error(proc, "unsupported database")
+def test_bad_database_url_is_one_line(run: Mplink) -> None:
+    assert_usage_error(run("mysql://nowhere/db", "db", "upgrade"), "unsupported database")
 
 
 @pytest.mark.parametrize("args", [["frobnicate"], ["tenant", "create"], ["db", "upgrade", "--nope"]])
-def test_usage_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
+def test_usage_errors_are_one_line(run: Mplink, args: list[str], tmp_path: Path) -> None:
     assert_usage_error(run(f"sqlite:///{tmp_path}/x.db", *args), "")
 
 
-def test_demo_starts_seeds_and_stops(tmp_path: Path) -> None:
-    from tests.support.pgserver import free_port
-
-    port, sandbox_port = free_port(), free_port()
-    proc = subprocess.run(
-        [
-            *MPLINK,
-            "demo",
-            "--check",
-            "--port",
-            str(port),
-            "--sandbox-port",
-            str(sandbox_port),
-            "--workdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
+def test_demo_refuses_the_same_port_twice(run: Mplink, tmp_path: Path) -> None:
+    assert_usage_error(
+        run(f"sqlite:///{tmp_path}/x.db", "demo", "--check", "--port", "8123", "--sandbox-port", "8123"), "must differ"
     )
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    out = proc.stdout
-    assert "Example Corp now pays from 1111-1111-1111" in out
-    assert f"http://127.0.0.1:{port}/login" in out and f"http://127.0.0.1:{sandbox_port}/console" in out
-    assert "admin@example.com" in out
-    assert "mplink move plan --product prod-g232pyu6l55l4 --from-profile demo-source" in out
-    assert str(Path(sys.executable).with_name("mplink")) in out  # runnable as printed
-    assert (tmp_path / "mplink-demo-aws-credentials").read_text().count("aws_access_key_id") == 2
-    # the same ports again: nothing was left running
-    again = subprocess.run(
-        [*MPLINK, "demo", "--check", "--port", str(port), "--sandbox-port", str(port)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert_usage_error(again, "must differ")
 
 
-def test_sandbox_command_serves_and_refuses_bad_flags(tmp_path: Path) -> None:
-    import time
-
-    import httpx
-
-    from tests.support.pgserver import free_port
-
-    bad = subprocess.run(
-        [*MPLINK, "sandbox", "--event-endpoint", "ftp://x"], capture_output=True, text=True, timeout=60
-    )
-    assert_usage_error(bad, "--event-endpoint")
-    port = free_port()
-    proc = subprocess.Popen(
-        [*MPLINK, "sandbox", "--port", str(port), "--state", str(tmp_path / "sb.db")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).json()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.2)
-        assert health["status"] == "ok"
-        catalog = httpx.get(f"http://127.0.0.1:{port}/_sandbox/catalog").json()
-        assert catalog["products"][0]["title"] == "Trend Micro Cloud One"
-    finally:
-        proc.terminate()
-        proc.wait(20)
+@pytest.mark.parametrize("flag", ["--event-endpoint", "--event-queue-url", "--sns-endpoint", "--fulfillment-url"])
+def test_sandbox_refuses_a_url_that_is_not_http(run: Mplink, flag: str, tmp_path: Path) -> None:
+    assert_usage_error(run(f"sqlite:///{tmp_path}/x.db", "sandbox", flag, "ftp://x"), flag)

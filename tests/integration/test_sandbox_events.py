@@ -8,8 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,10 +15,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 from moto.server import ThreadedMotoServer
 
-from mplink.adapters.catalog_file import load_catalog
 from mplink.domain.event_parsing import parse_eventbridge
-from mplink.sandbox.marketplace import SandboxSettings
-from mplink.sandbox.server import build_sandbox
 from tests.support.buyer import subscribe
 from tests.support.pgserver import free_port
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SELLER, RunningSandbox
@@ -65,40 +60,31 @@ def moto_sqs() -> Iterator[str]:
         server.stop()
 
 
-def test_events_reach_http_endpoint_and_sqs(tmp_path: Path, moto_sqs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_reach_http_endpoint_and_sqs(
+    running_sandbox: RunningSandbox, moto_sqs: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     sqs = boto3.client("sqs", endpoint_url=moto_sqs, region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName="marketplace-events")["QueueUrl"]
     receiver = Receiver("s3cret")
+    sb = running_sandbox
     with serve_app(receiver.app) as seller_url:
-        box = build_sandbox(
-            load_catalog(),
-            tmp_path / "sb.db",
-            SandboxSettings(provisioning_delay=timedelta(0)),
-            event_endpoint=f"{seller_url}/events",
-            event_secret="s3cret",
-            event_queue_url=queue_url,
-        )
-        try:
-            with serve_app(box.app) as url:
-                sb = RunningSandbox(box, url)
-                public_id = subscribe(sb, DST, PUBLIC_OFFER)
-                private_id = subscribe(sb, DST, PRIVATE_OFFER)  # a REPLACE of the public one
-                sb.client("marketplace-agreement", DST).cancel_agreement(agreementId=private_id)
-                sb.control("POST", "clock", json={"advance_seconds": 3601})  # the license is deprovisioned
-                expected = {
-                    "Purchase Agreement Created - Manufacturer",
-                    "Purchase Agreement Created - Proposer",
-                    "Purchase Agreement Ended - Manufacturer",
-                    "Purchase Agreement Ended - Proposer",
-                    "License Updated - Manufacturer",
-                    "License Deprovisioned - Manufacturer",
-                }
-                wait_for(lambda: expected <= {e["detail-type"] for e in receiver.events})
-                wait_for(lambda: box.dispatcher.pending() == 0)
-        finally:
-            box.close()
+        sb.send_events_to(f"{seller_url}/events", "s3cret", queue_url)
+        public_id = subscribe(sb, DST, PUBLIC_OFFER)
+        private_id = subscribe(sb, DST, PRIVATE_OFFER)  # a REPLACE of the public one
+        sb.client("marketplace-agreement", DST).cancel_agreement(agreementId=private_id)
+        sb.control("POST", "clock", json={"advance_seconds": 3601})  # the license is deprovisioned
+        expected = {
+            "Purchase Agreement Created - Manufacturer",
+            "Purchase Agreement Created - Proposer",
+            "Purchase Agreement Ended - Manufacturer",
+            "Purchase Agreement Ended - Proposer",
+            "License Updated - Manufacturer",
+            "License Deprovisioned - Manufacturer",
+        }
+        wait_for(lambda: expected <= {e["detail-type"] for e in receiver.events})
+        wait_for(lambda: sb.box.dispatcher.pending() == 0)
     http_events = receiver.events
     assert receiver.refused == 0
     ids = [e["id"] for e in http_events]
@@ -142,26 +128,16 @@ def test_events_reach_http_endpoint_and_sqs(tmp_path: Path, moto_sqs: str, monke
 
 
 @contextmanager
-def sandbox_posting_to(receiver: Receiver, tmp_path: Path, secret: str) -> Iterator[RunningSandbox]:
-    """A running sandbox whose events go to ``receiver`` with ``secret`` in the header."""
+def sandbox_posting_to(receiver: Receiver, sb: RunningSandbox, secret: str) -> Iterator[RunningSandbox]:
+    """The running sandbox, its events going to ``receiver`` with ``secret`` in the header."""
     with serve_app(receiver.app) as seller_url:
-        box = build_sandbox(
-            load_catalog(),
-            tmp_path / "sb.db",
-            SandboxSettings(provisioning_delay=timedelta(0)),
-            event_endpoint=f"{seller_url}/events",
-            event_secret=secret,
-        )
-        try:
-            with serve_app(box.app) as url:
-                yield RunningSandbox(box, url)
-        finally:
-            box.close()
+        sb.send_events_to(f"{seller_url}/events", secret, None)
+        yield sb
 
 
-def test_wrong_secret_is_recorded_not_retried_forever(tmp_path: Path) -> None:
+def test_wrong_secret_is_recorded_not_retried_forever(running_sandbox: RunningSandbox) -> None:
     receiver = Receiver("right")
-    with sandbox_posting_to(receiver, tmp_path, "wrong") as sb:
+    with sandbox_posting_to(receiver, running_sandbox, "wrong") as sb:
         subscribe(sb, DST, PRIVATE_OFFER)
         wait_for(lambda: sb.box.dispatcher.pending() == 0 and receiver.refused >= 2)
         log = sb.control("GET", "events")
@@ -171,9 +147,9 @@ def test_wrong_secret_is_recorded_not_retried_forever(tmp_path: Path) -> None:
         assert "HTTP 401" in (e["error"] or ""), e
 
 
-def test_duplicate_delivery_fault(tmp_path: Path) -> None:
+def test_duplicate_delivery_fault(running_sandbox: RunningSandbox) -> None:
     receiver = Receiver("s")
-    with sandbox_posting_to(receiver, tmp_path, "s") as sb:
+    with sandbox_posting_to(receiver, running_sandbox, "s") as sb:
         sb.control("POST", "faults", json={"duplicate_event_pct": 100, "shuffle_events": True, "seed": 7})
         subscribe(sb, DST, PRIVATE_OFFER)
         wait_for(lambda: len(receiver.events) >= 4 and sb.box.dispatcher.pending() == 0)

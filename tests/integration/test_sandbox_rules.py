@@ -175,7 +175,10 @@ def test_timestamps_within_the_last_24_hours_and_not_in_the_future(running_sandb
 
 def test_first_write_wins_per_license_dimension_and_hour(running_sandbox: RunningSandbox) -> None:
     _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    started = running_sandbox.box.market.now()
+    running_sandbox.control("POST", "clock", json={"advance_seconds": 2 * 3600})
+    # the first whole hour of the agreement: its minutes 1 and 2 are past now, whatever the time of day
+    hour = started.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     first = meter(running_sandbox, record(ent["licenseArn"], qty=5, at=hour + timedelta(minutes=1)))
     second = meter(running_sandbox, record(ent["licenseArn"], qty=9, at=hour + timedelta(minutes=2)))
     assert first["Results"][0]["Status"] == "Success"

@@ -1,11 +1,17 @@
-"""The sandbox, running for real on 127.0.0.1, and boto3 clients pointed at it."""
+"""The sandbox, running for real on 127.0.0.1, and boto3 clients pointed at it.
+
+One sandbox server runs for the whole test session (``shared_sandbox``). ``running_sandbox`` hands it to a
+test after ``POST /_sandbox/reset`` (agreements, tokens, clock, faults, call and event logs, event
+destinations and settings all back to the start) with the test's ``sandbox_settings`` applied, so every
+test starts clean without paying for a server start and stop.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -45,18 +51,43 @@ class RunningSandbox:
         response.raise_for_status()
         return response.json()
 
+    def send_events_to(
+        self, endpoint: str | None = None, secret: str | None = None, queue_url: str | None = None
+    ) -> None:
+        """Deliver the sandbox's EventBridge events to this HTTP endpoint and/or SQS queue (until the next reset)."""
+        self.box.dispatcher.set_destinations(endpoint, secret, queue_url)
 
-@pytest.fixture
-def sandbox_settings() -> SandboxSettings:
-    """Provisioning is immediate in tests; a test that needs the PENDING phase sets its own delay."""
+    def reset(self, settings: SandboxSettings | None = None) -> None:
+        """``POST /_sandbox/reset``, then the given settings (a copy) in place of the ones it started with."""
+        self.control("POST", "reset")
+        if settings is not None:
+            self.box.market.settings = dataclasses.replace(settings)
+
+
+def immediate_provisioning() -> SandboxSettings:
+    """The settings tests start from: provisioning is immediate."""
     return SandboxSettings(provisioning_delay=timedelta(0))
 
 
 @pytest.fixture
-def running_sandbox(tmp_path: Path, sandbox_settings: SandboxSettings) -> Iterator[RunningSandbox]:
-    box = build_sandbox(load_catalog(), tmp_path / "sandbox.db", sandbox_settings)
+def sandbox_settings() -> SandboxSettings:
+    """Provisioning is immediate in tests; a test that needs the PENDING phase sets its own delay."""
+    return immediate_provisioning()
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """One sandbox server for the whole session; use ``running_sandbox``, which resets it for each test."""
+    box = build_sandbox(load_catalog(), tmp_path_factory.mktemp("sandbox") / "sandbox.db", immediate_provisioning())
     try:
         with serve_app(box.app) as url:
             yield RunningSandbox(box, url)
     finally:
         box.close()
+
+
+@pytest.fixture
+def running_sandbox(shared_sandbox: RunningSandbox, sandbox_settings: SandboxSettings) -> RunningSandbox:
+    """The session's sandbox, reset, with this test's ``sandbox_settings``."""
+    shared_sandbox.reset(sandbox_settings)
+    return shared_sandbox

@@ -1,4 +1,8 @@
-"""Administration commands: database schema, catalog, tenants."""
+"""Administration commands: database schema, catalog, tenants.
+
+The database, the services and the catalog reader are imported inside each command, so that
+``mplink --help`` does not load them.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from mplink.adapters.catalog_file import load_catalog as read_catalog_file
-from mplink.adapters.store.migrate import current_revision, head_revision, upgrade
 from mplink.cli.common import JsonOption, console, fail, friendly_errors, open_store, print_json, settings
 from mplink.domain.ids import format_account_id
-from mplink.services import catalog as catalog_service
-from mplink.services import tenants as tenant_service
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Products, services, dimensions and offers.", no_args_is_help=True)
@@ -24,6 +23,8 @@ tenants_app = typer.Typer(help="List tenants.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade(as_json: bool = JsonOption) -> None:
     """Create or migrate the schema (MPLINK_DATABASE_URL). Safe to run again."""
+    from mplink.adapters.store.migrate import current_revision, upgrade
+
     url = settings().database_url
     with open_store(require_schema=False) as store:
         before = current_revision(store.engine)
@@ -46,6 +47,8 @@ def db_upgrade(as_json: bool = JsonOption) -> None:
 @db_app.command("status")
 def db_status(as_json: bool = JsonOption) -> None:
     """Show the schema revision of the database and the newest one this mplink knows."""
+    from mplink.adapters.store.migrate import current_revision, head_revision
+
     with open_store(require_schema=False) as store:
         current = current_revision(store.engine)
         head = head_revision(store.url)
@@ -64,6 +67,9 @@ def catalog_load(
     as_json: bool = JsonOption,
 ) -> None:
     """Validate a catalog file and load it; a bad file is refused whole and nothing is loaded."""
+    from mplink.adapters.catalog_file import load_catalog as read_catalog_file
+    from mplink.services import catalog as catalog_service
+
     source = file or settings().catalog
     with friendly_errors():
         catalog = read_catalog_file(source)
@@ -96,6 +102,8 @@ def tenant_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a tenant and its owner; prints the tenant id."""
+    from mplink.services import tenants as tenant_service
+
     with open_store() as store, friendly_errors():
         tenant_id = tenant_service.create_tenant(store.uow(), name, admin_email, admin_password)
     if as_json:
@@ -111,6 +119,10 @@ def tenants_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List tenants, oldest first."""
+    from rich.table import Table
+
+    from mplink.services import tenants as tenant_service
+
     with open_store() as store, friendly_errors():
         infos = tenant_service.list_tenants(store.uow(), offset, limit)
     if as_json:
@@ -132,6 +144,8 @@ def tenant_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show a tenant, its members and its subscription."""
+    from mplink.services import tenants as tenant_service
+
     with open_store() as store, friendly_errors():
         info = tenant_service.show_tenant(store.uow(), tenant_id)
     if as_json:
@@ -202,6 +216,8 @@ def events_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List stored events, oldest first, with their processing status and last error."""
+    from rich.table import Table
+
     allowed = {"pending", "processed", "ignored", "failed"}
     wanted = status or []
     unknown = sorted(set(wanted) - allowed)

@@ -1,4 +1,8 @@
-"""What every command shares: settings, the store, JSON or Rich output, and one-line errors."""
+"""What every command shares: settings, the store, JSON or Rich output, and one-line errors.
+
+Nothing here imports the database layer at module level, so ``mplink --help`` and ``mplink --version``
+start without loading SQLAlchemy or Alembic; ``open_store`` loads them when a command needs the database.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,16 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from mplink.adapters.store.migrate import current_revision, head_revision
-from mplink.adapters.store.uow import Store
 from mplink.config import Settings
 from mplink.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from mplink.adapters.store.uow import Store
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -37,6 +41,18 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+def database_error_reason(exc: BaseException) -> str | None:
+    """The first line of a database driver's complaint, or None when ``exc`` is not a database error.
+
+    SQLAlchemy is looked up only when it is already loaded: if it is not, no database error can have happened.
+    """
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or not isinstance(exc, sa_exc.OperationalError | sa_exc.ProgrammingError):
+        return None
+    orig = getattr(exc, "orig", None)
+    return str(orig).strip().splitlines()[0] if orig is not None else str(exc)
+
+
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Turn domain and database errors into one clear line instead of a stack trace."""
@@ -44,21 +60,28 @@ def friendly_errors() -> Iterator[None]:
         yield
     except DomainError as exc:
         fail(exc.message)
-    except (OperationalError, ProgrammingError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    except Exception as exc:
+        reason = database_error_reason(exc)
+        if reason is None:
+            raise
         fail(f"database error: {reason}", code=1)
 
 
 @contextmanager
 def open_store(require_schema: bool = True) -> Iterator[Store]:
     with friendly_errors():
+        from sqlalchemy.exc import OperationalError
+
+        from mplink.adapters.store.migrate import current_revision, head_revision
+        from mplink.adapters.store.uow import Store
+
         store = Store(settings().database_url)
         try:
             if require_schema:
                 try:
                     current = current_revision(store.engine)
                 except OperationalError as exc:
-                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+                    reason = database_error_reason(exc) or str(exc)
                     fail(f"cannot open the database ({reason}); check MPLINK_DATABASE_URL", code=1)
                 if current != head_revision(store.url):
                     fail("the database schema is not up to date: run 'mplink db upgrade' first")

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from mplink.adapters.catalog_file import load_catalog
 from mplink.cli.common import console, fail, friendly_errors, settings
 
 
@@ -34,6 +33,7 @@ def sandbox(
     ] = 2.0,
 ) -> None:
     """Run the local AWS Marketplace: seller and buyer APIs for boto3, a buyer console, event delivery."""
+    from mplink.adapters.catalog_file import load_catalog
     from mplink.sandbox.marketplace import SandboxSettings
     from mplink.sandbox.server import build_sandbox, serve
 

@@ -242,7 +242,13 @@ def create_app(
 
     @app.post("/_sandbox/reset")
     def control_reset() -> dict[str, str]:
-        market.reset()
+        """Everything a test can change goes back to how the sandbox started (see Marketplace.reset)."""
+        with market.lock:
+            market.reset()
+            if dispatcher is not None:
+                dispatcher.reset()
+            if sns is not None:
+                sns.reset()
         return {"status": "reset"}
 
     @app.get("/_sandbox/health")

@@ -41,12 +41,32 @@ class EventDispatcher:
         self.endpoint = endpoint
         self.secret = secret
         self.queue_url = queue_url
+        self._initial_destinations = (endpoint, secret, queue_url)
         self.log: deque[dict[str, Any]] = deque(maxlen=10_000)
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        #: (epoch, entry); reset() ends the epoch (sets its event): its entries are dropped, its retries stop
+        self._queue: queue.Queue[tuple[threading.Event, dict[str, Any]] | None] = queue.Queue()
+        self._epoch = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-events", daemon=True)
         self._sqs: Any = None
         self._rng = random.Random()
         market.on_event(self.publish)
+
+    def set_destinations(self, endpoint: str | None, secret: str | None, queue_url: str | None) -> None:
+        """Send the events from now on to this HTTP endpoint (with this secret) and/or this SQS queue."""
+        with self.market.lock:
+            self.endpoint, self.secret, self.queue_url = endpoint, secret, queue_url
+            self._sqs = None
+
+    def reset(self) -> None:
+        """Forget every event: the log, what waits for delivery and what is being retried; deliver again to
+        the destinations the sandbox was started with."""
+        with self.market.lock:
+            self._epoch.set()
+            self._epoch = threading.Event()
+            self.log.clear()
+            _drain(self._queue)
+            self._rng = random.Random()
+            self.set_destinations(*self._initial_destinations)
 
     def start(self) -> None:
         self._thread.start()
@@ -71,9 +91,9 @@ class EventDispatcher:
         event = json.loads(json.dumps(event, default=_iso))
         entry = {"event": event, "delivered_to": [], "attempts": 0, "error": None}
         self.log.append(entry)
-        self._queue.put(entry)
+        self._queue.put((self._epoch, entry))
         if self._chance(self.market.faults.duplicate_event_pct):
-            self._queue.put(entry)  # at least once: the same event (same id) again
+            self._queue.put((self._epoch, entry))  # at least once: the same event (same id) again
 
     def _chance(self, pct: float) -> bool:
         return pct > 0 and self._rng.random() * 100 < pct
@@ -84,11 +104,11 @@ class EventDispatcher:
 
     def _run(self) -> None:
         while True:
-            entry = self._queue.get()
-            if entry is None:
+            item = self._queue.get()
+            if item is None:
                 self._queue.task_done()
                 return
-            batch = [entry]
+            batch = [item]
             if self.market.faults.shuffle_events:
                 time.sleep(0.3)  # gather what else arrives, then deliver in a random order
                 while not self._queue.empty():
@@ -99,11 +119,12 @@ class EventDispatcher:
                         break
                     batch.append(more)
                 self._rng.shuffle(batch)
-            for item in batch:
-                self._deliver(item)
+            for epoch, entry in batch:
+                if not epoch.is_set():
+                    self._deliver(entry, epoch)
                 self._queue.task_done()
 
-    def _deliver(self, entry: dict[str, Any]) -> None:
+    def _deliver(self, entry: dict[str, Any], epoch: threading.Event) -> None:
         body = json.dumps(entry["event"])
         targets = [
             (name, send)
@@ -113,8 +134,8 @@ class EventDispatcher:
         errors: list[str] = []
         for target, send in targets:
             for delay in (0.0, *RETRY_DELAYS):
-                if delay:
-                    time.sleep(delay)
+                if epoch.wait(delay):
+                    return  # the sandbox was reset meanwhile: this event is forgotten
                 entry["attempts"] += 1
                 try:
                     send(body)
@@ -161,6 +182,20 @@ class PermanentError(RuntimeError):
     pass
 
 
+def _drain(q: queue.Queue[Any]) -> None:
+    """Take out everything waiting in ``q`` (marking it done), but keep a stop request (None) in it."""
+    stop = False
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            break
+        q.task_done()
+        stop = stop or item is None
+    if stop:
+        q.put(None)
+
+
 class SnsPublisher:
     """Legacy products: signed SNS notifications POSTed to the seller's SNS endpoint, as SNS delivers them
     over HTTP. Timestamps are real time (a seller checks them against its own clock)."""
@@ -173,9 +208,18 @@ class SnsPublisher:
         self.base_url = base_url
         self._signer: SnsSigner | None = None
         self.log: deque[dict[str, Any]] = deque(maxlen=10_000)
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[threading.Event, dict[str, Any]] | None] = queue.Queue()
+        self._epoch = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-sns", daemon=True)
         market.on_legacy(self.publish)
+
+    def reset(self) -> None:
+        """Forget every notification: the log, what waits for delivery and what is being retried."""
+        with self.market.lock:
+            self._epoch.set()
+            self._epoch = threading.Event()
+            self.log.clear()
+            _drain(self._queue)
 
     def signer(self) -> Any:
         from mplink.sandbox.sns import SnsSigner
@@ -215,21 +259,23 @@ class SnsPublisher:
         )
         entry: dict[str, Any] = {"envelope": envelope, "status": None, "error": None}
         self.log.append(entry)
-        self._queue.put(entry)
+        self._queue.put((self._epoch, entry))
 
     def _run(self) -> None:
         from mplink.sandbox.sns import delivery_headers
 
         while True:
-            entry = self._queue.get()
-            if entry is None:
+            item = self._queue.get()
+            if item is None:
                 self._queue.task_done()
                 return
+            epoch, entry = item
             try:
                 signed = self.signer().sign(entry["envelope"])
                 entry["envelope"] = signed
                 for delay in (0.0, *RETRY_DELAYS[:4]):
-                    time.sleep(delay)
+                    if epoch.wait(delay):
+                        break  # the sandbox was reset meanwhile: this notification is forgotten
                     try:
                         r = httpx.post(
                             self.endpoint, content=json.dumps(signed), headers=delivery_headers(signed), timeout=10

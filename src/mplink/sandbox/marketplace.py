@@ -7,6 +7,7 @@ the response's members. Rule breaks raise SandboxError with AWS's error code.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import random
 import secrets
@@ -104,6 +105,8 @@ class Marketplace:
     def __init__(self, catalog: Catalog, state: StateFile, settings: SandboxSettings | None = None) -> None:
         self.catalog = catalog
         self.settings = settings or SandboxSettings()
+        #: what reset() goes back to, whatever a test changed in ``settings`` since
+        self._initial_settings = dataclasses.replace(self.settings)
         self.faults = Faults()
         self._rng = random.Random()
         self._state = state
@@ -176,6 +179,8 @@ class Marketplace:
             self._state.put("token", obj.token, obj)
 
     def reset(self) -> None:
+        """Back to the state the sandbox started in: no agreements, requests, tokens or metering, an empty
+        call log, the real clock, no faults, empty throttle windows and the settings it was started with."""
         with self.lock:
             self.agreements.clear()
             self.requests.clear()
@@ -184,6 +189,9 @@ class Marketplace:
             self.calls.clear()
             self.clock_offset = 0.0
             self._state.clear()
+            self.set_faults(Faults())
+            self._throttle_windows.clear()
+            self.settings = dataclasses.replace(self._initial_settings)
 
     # -- catalog helpers --------------------------------------------------------------------------
     def product(self, product_id: str) -> Product:
