@@ -6,9 +6,8 @@ adapters themselves, so swapping an adapter (the sandbox's endpoint, a test's fa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from mplink.adapters.aws import SellerMarketplace as Boto3SellerMarketplace
 from mplink.adapters.store.uow import SqlUnitOfWork, Store
 from mplink.config import Settings
 from mplink.services.ports import SellerMarketplace
@@ -16,11 +15,20 @@ from mplink.services.ports import SellerMarketplace
 
 @dataclass
 class Wiring:
-    """What a running process needs: settings, a store (one engine and its pool), AWS Marketplace."""
+    """What a running process needs: settings, a store (one engine and its pool), AWS Marketplace.
+    The boto3 client is made on first use, so commands that never call AWS never load it."""
 
     settings: Settings
     store: Store
-    marketplace: SellerMarketplace
+    _marketplace: SellerMarketplace | None = field(default=None, repr=False)
+
+    @property
+    def marketplace(self) -> SellerMarketplace:
+        if self._marketplace is None:
+            from mplink.adapters.aws import SellerMarketplace as Boto3SellerMarketplace
+
+            self._marketplace = Boto3SellerMarketplace(self.settings.aws_endpoint_url)
+        return self._marketplace
 
     def uow(self) -> SqlUnitOfWork:
         """A new unit of work; also usable as the services' ``UnitOfWorkFactory``."""
@@ -35,8 +43,4 @@ def bootstrap(
 ) -> Wiring:
     """Build the real adapters from settings (``MPLINK_*``), unless a caller hands in its own."""
     cfg = settings or Settings.from_env()
-    return Wiring(
-        settings=cfg,
-        store=store or Store(cfg.database_url),
-        marketplace=marketplace or Boto3SellerMarketplace(cfg.aws_endpoint_url),
-    )
+    return Wiring(settings=cfg, store=store or Store(cfg.database_url), _marketplace=marketplace)

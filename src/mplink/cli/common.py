@@ -20,6 +20,7 @@ from mplink.domain.errors import DomainError
 
 if TYPE_CHECKING:
     from mplink.adapters.store.uow import Store
+    from mplink.bootstrap import Wiring
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -68,14 +69,16 @@ def friendly_errors() -> Iterator[None]:
 
 
 @contextmanager
-def open_store(require_schema: bool = True) -> Iterator[Store]:
+def open_wiring(require_schema: bool = True) -> Iterator[Wiring]:
+    """The process's dependencies from ``bootstrap``, after checking the database is there and migrated."""
     with friendly_errors():
         from sqlalchemy.exc import OperationalError
 
         from mplink.adapters.store.migrate import current_revision, head_revision
-        from mplink.adapters.store.uow import Store
+        from mplink.bootstrap import bootstrap
 
-        store = Store(settings().database_url)
+        wiring = bootstrap(settings())
+        store = wiring.store
         try:
             if require_schema:
                 try:
@@ -85,6 +88,12 @@ def open_store(require_schema: bool = True) -> Iterator[Store]:
                     fail(f"cannot open the database ({reason}); check MPLINK_DATABASE_URL", code=1)
                 if current != head_revision(store.url):
                     fail("the database schema is not up to date: run 'mplink db upgrade' first")
-            yield store
+            yield wiring
         finally:
-            store.dispose()
+            wiring.close()
+
+
+@contextmanager
+def open_store(require_schema: bool = True) -> Iterator[Store]:
+    with open_wiring(require_schema) as wiring:
+        yield wiring.store

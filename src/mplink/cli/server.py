@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mplink.cli.common import JsonOption, console, fail, friendly_errors, open_store, print_json, settings
+from mplink.cli.common import JsonOption, console, fail, friendly_errors, open_store, open_wiring, print_json, settings
 
 apikey_app = typer.Typer(help="API keys for /api/v1.", no_args_is_help=True)
 
@@ -46,12 +46,10 @@ def worker(
     as_json: bool = JsonOption,
 ) -> None:
     """Take events from MPLINK_EVENTS_QUEUE_URL, retry failed ones, refresh entitlements, meter hourly."""
-    from mplink.bootstrap import bootstrap
     from mplink.worker import Worker
 
-    cfg = settings()
-    with open_store() as store, friendly_errors():
-        wiring = bootstrap(cfg, store=store)
+    with open_wiring() as wiring, friendly_errors():
+        cfg = wiring.settings
         w = Worker(wiring.uow, wiring.marketplace, cfg.events_queue_url, meter=metering)
         if once:
             stats = w.run_once()
