@@ -15,25 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from mplink.domain.catalog import Offer, Product
 from mplink.domain.ids import format_account_id
-from mplink.i18n import LANG_COOKIE, SUPPORTED, choose_language, translations
+from mplink.rendering import N_, Renderer
 from mplink.sandbox.errors import SandboxError
 from mplink.sandbox.marketplace import Marketplace
 from mplink.sandbox.model import SbAgreement
 
-LOCALE_DIR = str(Path(__file__).parent / "locales")
-DOMAIN = "console"
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-#: the language cookie lasts a year: a choice made once sticks across POST-redirect-GET and new tabs
-COOKIE_MAX_AGE = 365 * 24 * 3600
 #: pages carry registration tokens and change with every click: never cache them; no scripts at all
 HEADERS = {
     "Cache-Control": "no-store",
@@ -44,19 +38,12 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-
-_ENV = Environment(
-    loader=PackageLoader("mplink.sandbox", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
+PAGES = Renderer(
+    package="mplink.sandbox",
+    locale_dir=str(Path(__file__).parent / "locales"),
+    domain="console",
+    headers=lambda _nonce: HEADERS,
 )
-
-
-def N_(message: str) -> str:
-    """Mark a message for translation where it is defined (gettext's N_); it is translated when rendered."""
-    return message
 
 
 @dataclass
@@ -112,37 +99,21 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
     names = {b.account_id: b.name for b in catalog.buyer_accounts}
 
     # -- rendering ---------------------------------------------------------------------------------------------
-    def language(request: Request) -> tuple[str, bool]:
-        """The page's language, and whether ?lang= chose it (then it is remembered in the cookie)."""
-        asked = request.query_params.get("lang")
-        lang = choose_language(asked, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
-        return lang, asked in SUPPORTED
-
-    def lang_urls(request: Request) -> dict[str, str]:
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
-        return {code: f"{request.url.path}?{urlencode([*query, ('lang', code)])}" for code in SUPPORTED}
-
     def render(
         request: Request, template: str, *, account: str | None = None, status: int = 200, **context: Any
     ) -> HTMLResponse:
-        lang, explicit = language(request)
-        gettext: Callable[[str], str] = translations(LOCALE_DIR, DOMAIN, lang).gettext
         error = context.pop("error", None)
-        html = _ENV.get_template(template).render(
-            _=gettext,
-            lang=lang,
-            lang_urls=lang_urls(request),
+        return PAGES.render(
+            request,
+            template,
+            status=status,
             account=account,
             account_display=format_account_id(account) if account else "",
             account_name=names.get(account or "", ""),
             account_home=f"/console/{account}" if account else "",
-            error=_error_view(error, gettext),
+            error=_error_view(error, PAGES.gettext(request)),
             **context,
         )
-        response = HTMLResponse(html, status_code=status, headers=HEADERS)
-        if explicit:
-            response.set_cookie(LANG_COOKIE, lang, max_age=COOKIE_MAX_AGE, path="/", samesite="lax", httponly=True)
-        return response
 
     async def page_error(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, PageError):  # registered for PageError only
@@ -151,7 +122,7 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
         back_url, back_label = (
             (f"/console/{account}", N_("Back to Discover products")) if account else ("/console", N_("Back to sign in"))
         )
-        gettext = translations(LOCALE_DIR, DOMAIN, language(request)[0]).gettext
+        gettext = PAGES.gettext(request)
         return render(
             request,
             "message.html",
