@@ -27,13 +27,17 @@ from mplink.services.passwords import hash_password
 from mplink.services.ports import MarketplaceUnavailable
 from mplink.services.tenants import create_tenant, list_tenants
 from mplink.web.app import create_app
-from mplink.web.pages import PENDING_COOKIE, error_page, marketplace_product_url, safe_next
+from mplink.web.errors import error_page
+from mplink.web.session import PENDING_COOKIE
+from mplink.web.views import marketplace_product_url, safe_next
 from tests.support.browser import japanese_catalog
 from tests.support.html import PRIVATE_NAME, PUBLIC_NAME, El, html
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, PUBLIC_OFFER, SRC, RunningSandbox
 from tests.support.web import ADMIN, PASSWORD, SECRET, SERVICES, TENANT, csrf_of, fresh_store, seller_settings
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "src" / "mplink" / "web"
+#: the modules whose messages the pages show (marked with N_ or translated with _)
+PAGE_MODULES = ("authentication.py", "change.py", "errors.py", "registration.py", "session.py", "subscription.py")
 
 LABELS = {
     "en": {
@@ -795,8 +799,10 @@ def test_error_page_escapes_the_message() -> None:
 
 
 def test_every_message_has_a_japanese_translation() -> None:
-    """Each msgid used by the templates and pages.py is in the ja catalog, with the same placeholders."""
-    translated = japanese_catalog(WEB_DIR, "pages.py", "web")
+    """Each msgid used by the templates and the page modules is in the ja catalog, with the same placeholders."""
+    translated: dict[str, str] = {}
+    for module in PAGE_MODULES:
+        translated |= japanese_catalog(WEB_DIR, module, "web")
     seed_words = {
         "Subscription management": "サブスクリプション管理",
         "Subscription type": "サブスクリプションタイプ",

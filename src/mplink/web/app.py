@@ -76,7 +76,7 @@ def create_app(
             app.state.mplink.metrics.registrations.labels(exc.reason).inc()
         if wants_json(request):
             return JSONResponse({"error": exc.code, "message": exc.message}, status_code=status_for(exc))
-        from mplink.web.pages import error_page
+        from mplink.web.errors import error_page
 
         return error_page(request, status_for(exc), exc.message)
 
@@ -86,7 +86,7 @@ def create_app(
             return JSONResponse(
                 {"error": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
-        from mplink.web.pages import error_page
+        from mplink.web.errors import error_page
 
         return error_page(request, exc.status_code, str(exc.detail))
 
@@ -97,7 +97,7 @@ def create_app(
         message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
         if wants_json(request):
             return JSONResponse({"error": "invalid_request", "message": message}, status_code=422)
-        from mplink.web.pages import error_page
+        from mplink.web.errors import error_page
 
         return error_page(request, 400, message)
 
@@ -121,7 +121,7 @@ def create_app(
             return JSONResponse(
                 {"error": "internal_error", "message": message, "error_id": error_id}, status_code=500, headers=headers
             )
-        from mplink.web.pages import error_page
+        from mplink.web.errors import error_page
 
         response = error_page(request, 500, message)
         response.headers.update(headers)
@@ -137,7 +137,8 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(events.router)
-    from mplink.web import pages
+    from mplink.web import authentication, change, registration, subscription
 
-    app.include_router(pages.router)
+    for pages in (authentication, registration, subscription, change):
+        app.include_router(pages.router)
     return app

@@ -1,0 +1,43 @@
+"""The account-change wizard (関連付け変更): the seed's runbook as three steps (link the destination account, check,
+cancel in the source account), with the tenant's live state; the page's script follows ``status.json``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from mplink.rendering import N_
+from mplink.web.render import gettext_for, login_redirect, render
+from mplink.web.session import current, require_tenant
+from mplink.web.state import app_state
+from mplink.web.subscription import shown_subscription
+from mplink.web.views import change_page, destination, status, wizard_steps
+
+router = APIRouter(include_in_schema=False)
+#: the wizard asks the status endpoint this often (milliseconds)
+POLL_MS = 3000
+BAD_DESTINATION = N_("An AWS account ID has 12 digits, such as 2222-2222-2222. Check the destination account ID.")
+
+
+@router.get("/subscription/change", response_class=HTMLResponse)
+def change(request: Request, typed: Annotated[str | None, Query(alias="destination")] = None) -> Response:
+    """関連付け変更: the seed's runbook as steps, with the live state of this tenant's subscription."""
+    who = current(request)
+    if who is None:
+        return login_redirect(request)
+    require_tenant(who)
+    state = app_state(request)
+    s = shown_subscription(state, who.tenant_id)
+    dest = destination(typed)
+    steps = wizard_steps(status(s), s.view.aws_account_id, dest.account_id)
+    return render(
+        request,
+        "change.html",
+        status=400 if dest.invalid else 200,
+        who=who,
+        v=change_page(s, dest, state.settings.marketplace_url, steps),
+        dest_error=gettext_for(request)(BAD_DESTINATION) if dest.invalid else "",
+        poll_ms=POLL_MS,
+    )

@@ -1,0 +1,56 @@
+"""Subscription management (サブスクリプション管理): the tenant's paying AWS account, offer and services, the cancel
+step left after a change, and ``/subscription/status.json``, which the account-change page polls."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from mplink.domain.errors import DomainError
+from mplink.services.subscriptions import tenant_subscription
+from mplink.web.render import login_redirect, render
+from mplink.web.session import current, has_pending, require_tenant
+from mplink.web.state import AppState, app_state
+from mplink.web.views import Shown, market_url, shown, status, subscription_summary
+
+router = APIRouter(include_in_schema=False)
+
+
+def shown_subscription(state: AppState, tenant_id: str) -> Shown:
+    sub = tenant_subscription(state.uow(), tenant_id)
+    return shown(sub.view, sub.catalog)
+
+
+@router.get("/subscription", response_class=HTMLResponse)
+def subscription_page(request: Request) -> Response:
+    who = current(request)
+    if who is None:
+        return login_redirect(request)
+    require_tenant(who)
+    state = app_state(request)
+    s = shown_subscription(state, who.tenant_id)
+    return render(
+        request,
+        "subscription.html",
+        who=who,
+        s=subscription_summary(s),
+        console_product=s.product.title if s.product else "",
+        market_url=market_url(state.settings.marketplace_url, s.product),
+        has_pending=has_pending(request),
+    )
+
+
+@router.get("/subscription/status.json")
+def subscription_status(request: Request) -> Response:
+    """What the wizard polls: the paying account, the type, what is left to cancel, services registered."""
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    who = current(request)
+    if who is None or who.membership is None:
+        return JSONResponse(
+            {"error": "login_required", "message": "log in to see the subscription"}, status_code=401, headers=headers
+        )
+    try:
+        s = shown_subscription(app_state(request), who.tenant_id)
+    except DomainError as exc:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=404, headers=headers)
+    return JSONResponse(status(s).as_json(), headers=headers)

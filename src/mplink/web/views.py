@@ -1,0 +1,402 @@
+"""What the seller's pages show, as typed values: pure functions from the domain's objects (a subscription view,
+the catalog, a pending registration, the logged-in user) to frozen dataclasses that the templates read.
+
+No I/O here: the route modules load the objects, these functions decide what the page says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from mplink.domain.catalog import Catalog, Offer, Product
+from mplink.domain.clock import utc
+from mplink.domain.errors import InvalidValue
+from mplink.domain.ids import format_account_id, parse_account_id
+from mplink.domain.subscription import ServiceStatus, SubscriptionType, SubscriptionView
+from mplink.domain.tenant import BILLING_ROLES
+from mplink.services.auth import LoggedIn, Membership
+from mplink.services.registration import LINK_WINDOW, PendingRegistration
+
+AWS_MARKETPLACE = "https://aws.amazon.com/marketplace/pp/{product_id}"
+AWS_MARKETPLACE_HOME = "https://aws.amazon.com/marketplace"
+
+
+# -- small formats ---------------------------------------------------------------------------------------------------
+def account_label(account_id: str | None) -> str:
+    """An AWS account as the console shows it (1111-1111-1111); anything else as it is; "" for none."""
+    return format_account_id(account_id) if account_id and len(account_id) == 12 else (account_id or "")
+
+
+def when(ts: datetime | None) -> str:
+    """A time as the pages show it, in UTC to the minute; "" for none."""
+    return utc(ts).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+
+
+def safe_next(value: str | None, default: str = "/subscription") -> str:
+    """Only paths of this site: no scheme, no host, no protocol-relative ``//host`` (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")) or any(c in value for c in "\r\n\\"):
+        return default
+    return value
+
+
+def proposer_label(catalog: Catalog, offer: Offer | None, account_id: str | None) -> str:
+    """Who offers it: the offer's proposer name (the seller's own name for its account) and the account."""
+    name = offer.proposer_name if offer and offer.proposer_name else None
+    if name is None and account_id and account_id == catalog.seller_account_id:
+        name = catalog.seller_name
+    if name and account_id:
+        return f"{name} ({account_label(account_id)})"
+    return name or account_label(account_id)
+
+
+# -- the marketplace's pages -----------------------------------------------------------------------------------------
+def marketplace_product_url(template: str | None, product_id: str, account: str | None = None) -> str | None:
+    """Where a buyer finds the product. ``template`` (settings.marketplace_url) may name ``{account}`` and
+    ``{product_id}``; without placeholders ``/marketplace/pp/{product_id}`` is appended. None when the template
+    needs an account that is not known yet."""
+    if not template:
+        return AWS_MARKETPLACE.replace("{product_id}", quote(product_id, safe=""))
+    if "{account}" in template and not account:
+        return None
+    if "{product_id}" not in template:
+        template = template.rstrip("/") + "/marketplace/pp/{product_id}"
+    return template.replace("{account}", quote(account or "", safe="")).replace(
+        "{product_id}", quote(product_id, safe="")
+    )
+
+
+def marketplace_home_url(template: str | None) -> str:
+    """The marketplace's entry point when no account is known (the sandbox console's sign-in page)."""
+    if not template:
+        return AWS_MARKETPLACE_HOME
+    return template.split("{account}", 1)[0].split("{product_id}", 1)[0].rstrip("/") or template
+
+
+def market_url(template: str | None, product: Product | None, account: str | None = None) -> str:
+    """The product's page when it can be named, else the marketplace's entry point."""
+    url = marketplace_product_url(template, product.product_id, account) if product else None
+    return url or marketplace_home_url(template)
+
+
+# -- who is logged in ------------------------------------------------------------------------------------------------
+def by_name(memberships: Iterable[Membership]) -> list[Membership]:
+    """Tenants in the order the pages list them: by name, case-insensitively, then by id."""
+    return sorted(memberships, key=lambda m: (m.tenant_name.lower(), m.tenant_id))
+
+
+@dataclass(frozen=True)
+class Who:
+    """The logged-in user and the tenant they act for now."""
+
+    user: LoggedIn
+    membership: Membership | None
+
+    @property
+    def tenant_id(self) -> str:
+        assert self.membership is not None
+        return self.membership.tenant_id
+
+    @property
+    def can_bill(self) -> bool:
+        """Owners, admins and billing users may link a subscription or change billing."""
+        return self.membership is not None and self.membership.role in BILLING_ROLES
+
+    @property
+    def memberships(self) -> list[Membership]:
+        return by_name(self.user.memberships)
+
+
+@dataclass(frozen=True)
+class Flash:
+    """A one-time message shown at the top of the next page."""
+
+    kind: str
+    text: str
+
+
+# -- the subscription -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shown:
+    """A tenant's subscription as the pages show it: with the product (the only one when nothing pays) and
+    every service of it ("not registered" when nothing pays)."""
+
+    view: SubscriptionView
+    catalog: Catalog
+    product: Product | None
+    services: tuple[ServiceStatus, ...]
+
+    @property
+    def registered(self) -> int:
+        return sum(1 for s in self.services if s.registered)
+
+
+def shown(view: SubscriptionView, catalog: Catalog) -> Shown:
+    product = view.product or (catalog.products[0] if len(catalog.products) == 1 else None)
+    services = view.services
+    if not services and product is not None:  # nothing pays: every service is "not registered"
+        services = tuple(ServiceStatus(s.name, False, None) for s in product.services)
+    return Shown(view, catalog, product, services)
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    name: str
+    registered: bool
+    since: str
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """An agreement that no longer pays but still runs: the buyer cancels it in that account."""
+
+    account: str
+    account_id: str
+    agreement_id: str
+    since: str
+
+
+@dataclass(frozen=True)
+class SubscriptionSummary:
+    """The subscription management page's facts (and the account-change page's "right now")."""
+
+    type: str
+    account: str
+    account_id: str
+    offer_name: str
+    offer_private: bool
+    proposer: str
+    product_title: str
+    since: str
+    services: tuple[ServiceRow, ...]
+    registered: int
+    total: int
+    pending: tuple[PendingRow, ...]
+
+
+def subscription_summary(s: Shown) -> SubscriptionSummary:
+    view, offer = s.view, s.view.offer
+    return SubscriptionSummary(
+        type=view.type.value,
+        account=account_label(view.aws_account_id),
+        account_id=view.aws_account_id or "",
+        offer_name=offer.name if offer else (view.offer_id or ""),
+        offer_private=bool(offer and offer.private),
+        proposer=proposer_label(s.catalog, offer, offer.proposer_account_id if offer else None),
+        product_title=s.product.title if s.product else "",
+        since=when(view.since),
+        services=tuple(ServiceRow(x.name, x.registered, when(x.since)) for x in s.services),
+        registered=s.registered,
+        total=len(s.services),
+        pending=tuple(
+            PendingRow(account_label(p.aws_account_id), p.aws_account_id or "", p.agreement_id, when(p.superseded_at))
+            for p in view.pending_cancellations
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``/subscription/status.json`` answers (the account-change page polls it)."""
+
+    aws_account_id: str | None
+    type: str
+    pending_cancellations: tuple[tuple[str | None, str], ...]
+    services_registered: int
+    services_total: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "aws_account_id": self.aws_account_id,
+            "type": self.type,
+            "pending_cancellations": [
+                {"aws_account_id": account, "agreement_id": agreement}
+                for account, agreement in self.pending_cancellations
+            ],
+            "services_registered": self.services_registered,
+            "services_total": self.services_total,
+        }
+
+
+def status(s: Shown) -> Status:
+    return Status(
+        aws_account_id=s.view.aws_account_id,
+        type=s.view.type.value,
+        pending_cancellations=tuple((p.aws_account_id, p.agreement_id) for p in s.view.pending_cancellations),
+        services_registered=s.registered,
+        services_total=len(s.services),
+    )
+
+
+# -- the confirmation of a registration ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Confirmation:
+    """What linking the pending registration to the current tenant would do."""
+
+    account: str
+    offer: str
+    private: bool
+    proposer: str
+    product: str
+    agreement_id: str
+    expires: str
+    tenant_name: str
+    tenant_id: str
+    #: the account that pays now and would stop paying ("" when none, or when it is this very agreement)
+    instead_of: str
+    instead_expired: bool
+    already_here: bool
+    #: the agreement pays for another tenant now: confirming moves it (R1)
+    elsewhere: bool
+    elsewhere_name: str
+    can_confirm: bool
+    role: str
+
+
+def confirmation(who: Who, pending: PendingRegistration, s: Shown) -> Confirmation:
+    view = s.view
+    found = s.catalog.find_offer(pending.offer_id) if pending.offer_id else None
+    offer = found[1] if found else None
+    current_account = view.aws_account_id if view.agreement_id and view.agreement_id != pending.agreement_id else None
+    elsewhere = pending.linked_tenant_id if pending.linked_tenant_id not in (None, who.tenant_id) else None
+    elsewhere_name = next((m.tenant_name for m in who.user.memberships if m.tenant_id == elsewhere), None)
+    return Confirmation(
+        account=account_label(pending.aws_account_id),
+        offer=pending.offer_name or "",
+        private=pending.offer_private,
+        proposer=proposer_label(s.catalog, offer, pending.proposer_account_id),
+        product=pending.product_title or (s.product.title if s.product else ""),
+        agreement_id=pending.agreement_id,
+        expires=when(pending.redeemed_at + LINK_WINDOW),
+        tenant_name=who.membership.tenant_name if who.membership else "",
+        tenant_id=who.tenant_id,
+        instead_of=account_label(current_account) if current_account else "",
+        instead_expired=view.type is SubscriptionType.EXPIRED,
+        already_here=pending.linked_tenant_id == who.tenant_id,
+        elsewhere=bool(elsewhere),
+        elsewhere_name=elsewhere_name or "",
+        can_confirm=who.can_bill,
+        role=who.membership.role.value if who.membership else "",
+    )
+
+
+# -- the account-change wizard ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OfferChoice:
+    """The offer the destination account must choose, and the others it may see (the public offer)."""
+
+    name: str
+    others: tuple[str, ...]
+
+
+def offer_to_choose(view: SubscriptionView, product: Product | None) -> OfferChoice:
+    """The private offer that pays now; else a private offer extended to the paying account; else the offer that
+    pays now; else the public offer."""
+    if product is None:
+        return OfferChoice("", ())
+    public = tuple(o.name for o in product.offers if not o.private)
+    if view.offer is not None and view.offer.private:
+        return OfferChoice(view.offer.name, public)
+    privates = [
+        o.name
+        for o in product.offers
+        if o.private and view.aws_account_id and view.aws_account_id in o.buyer_account_ids
+    ]
+    if privates:
+        return OfferChoice(privates[0], public)
+    if view.offer is not None:
+        return OfferChoice(view.offer.name, tuple(n for n in public if n != view.offer.name))
+    return OfferChoice(public[0] if public else "", public[1:])
+
+
+@dataclass(frozen=True)
+class Destination:
+    """The destination account typed into the wizard: its 12 digits when valid, and what the field shows."""
+
+    account_id: str | None
+    typed: str
+    invalid: bool
+
+    @property
+    def label(self) -> str:
+        return account_label(self.account_id) if self.account_id else ""
+
+
+def destination(raw: str | None) -> Destination:
+    """An empty field means no destination yet; a bad one is shown again as typed (at most 40 characters)."""
+    if not raw or not raw.strip():
+        return Destination(None, "", False)
+    try:
+        account_id = parse_account_id(raw)
+    except InvalidValue:
+        return Destination(None, raw[:40], True)
+    return Destination(account_id, account_label(account_id), False)
+
+
+def source_accounts(view: SubscriptionView, destination_id: str | None) -> tuple[str, ...]:
+    """The accounts the wizard's step 3 cancels in: those left to cancel, else the one that pays now (unless it
+    is the destination)."""
+    pending = tuple(account_label(p.aws_account_id) for p in view.pending_cancellations if p.aws_account_id)
+    if pending:
+        return pending
+    if view.aws_account_id and view.aws_account_id != destination_id:
+        return (account_label(view.aws_account_id),)
+    return ()
+
+
+@dataclass(frozen=True)
+class StepMarks:
+    """Each step's mark on the wizard: "todo", "waiting" (the cancel step, once asked for) or "done"."""
+
+    link: str
+    check: str
+    cancel: str
+
+
+def wizard_steps(st: Status, start_account: str | None, destination_id: str | None) -> StepMarks:
+    """The same rules as the page's script: linked, checked (all registered), cancel todo/waiting/done."""
+    account = st.aws_account_id
+    pending = st.pending_cancellations
+    linked = account == destination_id if destination_id else (account != start_account or bool(pending))
+    checked = (
+        linked
+        and st.type == SubscriptionType.AWS_MARKETPLACE.value
+        and st.services_total > 0
+        and st.services_registered == st.services_total
+    )
+    cancel = "waiting" if pending else ("done" if linked else "todo")
+    return StepMarks("done" if linked else "todo", "done" if checked else "todo", cancel)
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """The account-change wizard (関連付け変更): the seed's runbook as three steps, for one destination."""
+
+    summary: SubscriptionSummary
+    steps: StepMarks
+    destination: Destination
+    sources: tuple[str, ...]
+    product_title: str
+    #: the product's page for the destination account; None when the marketplace URL needs the account first
+    product_url: str | None
+    market_home: str
+    offer: OfferChoice
+    check_again_url: str
+
+
+def change_page(s: Shown, dest: Destination, marketplace_url: str | None, steps: StepMarks) -> ChangePage:
+    product = s.product
+    query = f"?destination={quote(dest.account_id)}" if dest.account_id else ""
+    return ChangePage(
+        summary=subscription_summary(s),
+        steps=steps,
+        destination=dest,
+        sources=source_accounts(s.view, dest.account_id),
+        product_title=product.title if product else "",
+        product_url=marketplace_product_url(marketplace_url, product.product_id, dest.account_id) if product else None,
+        market_home=marketplace_home_url(marketplace_url),
+        offer=offer_to_choose(s.view, product),
+        check_again_url="/subscription/change" + query,
+    )
