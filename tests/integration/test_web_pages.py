@@ -23,6 +23,7 @@ from mplink.adapters.store import tables as t
 from mplink.adapters.store.uow import Store
 from mplink.domain.clock import now_utc
 from mplink.domain.tenant import Role, User
+from mplink.services.auth import create_api_key
 from mplink.services.passwords import hash_password
 from mplink.services.ports import MarketplaceUnavailable
 from mplink.services.tenants import create_tenant, list_tenants
@@ -587,6 +588,7 @@ def test_the_change_then_the_cancel_step_then_gone(seller: Seller) -> None:
         "pending_cancellations": [],
         "services_registered": 7,
         "services_total": 7,
+        "account_change": None,
     }
     s.link(DST)
     s.deliver_events()
@@ -614,13 +616,16 @@ def test_the_change_then_the_cancel_step_then_gone(seller: Seller) -> None:
     assert not doc.all(data_testid="pending-cancellation")
     assert text(doc, "aws-account") == "2222-2222-2222"
     assert [e.attrs["data-registered"] for e in doc.all(data_testid="service")] == ["true"] * 7
-    assert s.status() == {
+    after = s.status()
+    assert {k: v for k, v in after.items() if k != "account_change"} == {
         "aws_account_id": DST,
         "type": "aws_marketplace",
         "pending_cancellations": [],
         "services_registered": 7,
         "services_total": 7,
     }
+    assert after["account_change"]["state"] == "done"
+    assert after["account_change"]["from"] == {"aws_account_id": SRC, "agreement_id": source}
     wizard = s.page("/subscription/change", params={"destination": DST})
     assert [wizard.one(id=f"state-{k}").attrs["data-state"] for k in ("link", "check", "cancel")] == ["done"] * 3
 
@@ -649,6 +654,7 @@ def test_wrong_order_expires_then_linking_restores(sqlite_seller: Seller) -> Non
         "pending_cancellations": [],
         "services_registered": 0,
         "services_total": 7,
+        "account_change": None,
     }
     # recover: link the destination now
     _, token = s.subscribe(DST)
@@ -708,13 +714,97 @@ def test_the_change_wizard_walks_the_seed_steps(sqlite_seller: Seller) -> None:
     assert doc.one(id="destination").attrs["value"] == "2222-2222-2222"
     assert doc.one(id="state-link").attrs["data-state"] == "todo"
     live = doc.one(data_testid="live-status")
-    assert live.attrs["data-destination"] == DST and live.attrs["data-start-account"] == SRC
+    assert live.attrs["data-destination"] == DST
     assert text(doc, "status-account") == "1111-1111-1111" and text(doc, "status-services") == "7 / 7"
     assert doc.one(data_testid="check-again").attrs["href"] == f"/subscription/change?destination={DST}"
 
     r = s.get("/subscription/change", params={"destination": "12345"})
     assert r.status_code == 400
     assert "12 digits" in text(html(r), "error")
+
+
+STEP_LABELS = {
+    "en": {"todo": "Not yet", "waiting": "Waiting for the cancellation", "done": "Done"},
+    "ja": {"todo": "未完了", "waiting": "キャンセル待ち", "done": "完了"},
+}
+
+
+STEPS = ("link", "check", "cancel")
+
+
+def step_marks(doc: El) -> list[tuple[str, str]]:
+    """The wizard's three steps as the page marks them: (data-state, the label shown)."""
+    return [(doc.one(id=f"state-{k}").attrs["data-state"], doc.one(id=f"state-{k}").text) for k in STEPS]
+
+
+def account_change_api(s: Seller) -> dict[str, Any]:
+    key, _ = create_api_key(s.store.uow(), s.tenant_id, "pages test")
+    r = s.client.get(f"/api/v1/tenants/{s.tenant_id}/account-change", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    found: dict[str, Any] = r.json()
+    return found
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_after_the_source_is_cancelled_the_page_and_the_api_show_every_step_done(seller: Seller, lang: str) -> None:
+    """Issue 8: the change page showed the wrong steps once the change was done. It now shows what the domain's
+    account change says, as the API does: waiting for the cancellation after the link, then every step done,
+    on the first load after the cancellation and on every reload, with or without the destination typed."""
+    s, labels = seller, STEP_LABELS[lang]
+    s.log_in()
+    source = s.link(SRC)
+    s.deliver_events()
+    s.link(DST)
+    s.deliver_events()
+    with_destination = {"destination": "2222-2222-2222", "lang": lang}
+    doc = s.page("/subscription/change", params=with_destination)
+    assert step_marks(doc) == [("done", labels["done"]), ("done", labels["done"]), ("waiting", labels["waiting"])]
+    before = account_change_api(s)
+    assert before["state"] == "verified"
+    assert [(x["name"], x["done"]) for x in before["steps"]] == [("link", True), ("check", True), ("cancel", False)]
+
+    s.cancel_in_marketplace(SRC, source)
+    s.deliver_events()
+    for params in (with_destination, {"lang": lang}):
+        for _load in ("first", "reload"):
+            doc = s.page("/subscription/change", params=params)
+            assert doc.one("html").attrs["lang"] == lang
+            assert step_marks(doc) == [("done", labels["done"])] * 3, params
+            assert "1111-1111-1111" in text(doc, "source-account")  # the change's source, not who pays now
+    for _load in ("first", "reload"):
+        after = account_change_api(s)
+        assert after["state"] == "done"
+        assert after["from"] == {"aws_account_id": SRC, "agreement_id": source}
+        assert after["to"]["aws_account_id"] == DST
+        assert [(x["name"], x["done"]) for x in after["steps"]] == [(name, True) for name in STEPS]
+        assert all(x["at"] for x in after["steps"])
+        assert s.status()["account_change"] == after  # what the page's script reads is the API's object
+
+
+def test_a_new_destination_after_a_finished_change_starts_a_fresh_wizard(sqlite_seller: Seller) -> None:
+    """Once a change is done, typing another destination account shows its steps from the start; the finished
+    change's account still shows every step done."""
+    s = sqlite_seller
+    s.log_in()
+    source = s.link(SRC)
+    s.link(DST)
+    s.cancel_in_marketplace(SRC, source)
+    s.deliver_events()
+    assert account_change_api(s)["state"] == "done"
+    fresh = s.page("/subscription/change", params={"destination": "3333-3333-3333"})
+    assert step_marks(fresh) == [("todo", "Not yet")] * 3
+    assert fresh.one(data_testid="live-status").attrs["data-destination"] == "333333333333"
+    assert step_marks(s.page("/subscription/change", params={"destination": DST})) == [("done", "Done")] * 3
+    assert step_marks(s.page("/subscription/change")) == [("done", "Done")] * 3
+
+
+def test_before_any_change_every_step_is_still_to_do(sqlite_seller: Seller) -> None:
+    s = sqlite_seller
+    s.log_in()
+    s.link(SRC)
+    for params in ({}, {"destination": DST}):
+        assert step_marks(s.page("/subscription/change", params=params)) == [("todo", "Not yet")] * 3
+    assert s.status()["account_change"] is None
 
 
 def test_product_links_follow_the_marketplace_url_setting() -> None:
@@ -743,6 +833,7 @@ def test_status_json_needs_a_login(seller: Seller) -> None:
         "pending_cancellations": [],
         "services_registered": 0,
         "services_total": 7,
+        "account_change": None,
     }
 
 

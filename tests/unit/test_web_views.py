@@ -7,19 +7,23 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from mplink.domain.billing import ChangeState, ChangeStep, StepName
 from mplink.domain.catalog import Catalog, Offer, Product, Service
 from mplink.domain.subscription import PendingCancellation, ServiceStatus, SubscriptionType, SubscriptionView
 from mplink.domain.tenant import Role
+from mplink.services.account_change import AccountChangeView, AccountSide
 from mplink.services.auth import LoggedIn, Membership
 from mplink.services.registration import PendingRegistration
 from mplink.web.views import (
     Destination,
     OfferChoice,
+    StepMarks,
     Who,
     account_label,
     by_name,
     confirmation,
     destination,
+    follows,
     market_url,
     marketplace_home_url,
     marketplace_product_url,
@@ -29,6 +33,7 @@ from mplink.web.views import (
     shown,
     source_accounts,
     status,
+    step_marks,
     subscription_summary,
     when,
 )
@@ -70,6 +75,24 @@ def paying(account: str, offer: Offer, *left: PendingCancellation) -> Subscripti
 
 NOTHING = SubscriptionView(tenant_id="t1", type=SubscriptionType.NONE)
 LEFT = PendingCancellation(SRC, "agmt-src", T0)
+
+
+def change(
+    state: ChangeState, link: bool, check: bool, cancel: bool, *, to: str | None = DST, typed: str | None = None
+) -> AccountChangeView:
+    """A change from 1111-1111-1111 to ``to`` (None until linked), started for ``typed``, with its steps."""
+    return AccountChangeView(
+        state=state,
+        from_=AccountSide(SRC, "agmt-src"),
+        to=AccountSide(to, f"agmt-{to}" if to else None),
+        steps=tuple(
+            ChangeStep(name, done, T0 if done else None)
+            for name, done in ((StepName.LINK, link), (StepName.CHECK, check), (StepName.CANCEL, cancel))
+        ),
+        started_at=T0,
+        updated_at=T0,
+        destination_account_id=typed,
+    )
 
 
 def who(role: Role = Role.ADMIN, *others: Membership) -> Who:
@@ -197,14 +220,19 @@ def test_the_summary_says_who_pays_through_which_offer() -> None:
 
 
 def test_status_json_has_the_fields_the_page_script_reads() -> None:
-    view = paying(DST, PRIVATE, LEFT)
-    assert status(shown(view, CATALOG)).as_json() == {
+    assert status(shown(paying(DST, PRIVATE, LEFT), CATALOG), None).as_json() == {
         "aws_account_id": DST,
         "type": "aws_marketplace",
         "pending_cancellations": [{"aws_account_id": SRC, "agreement_id": "agmt-src"}],
         "services_registered": 2,
         "services_total": 2,
+        "account_change": None,
     }
+
+
+def test_status_json_carries_the_account_change_as_the_api_shows_it() -> None:
+    found = change(ChangeState.VERIFIED, True, True, False)
+    assert status(shown(paying(DST, PRIVATE, LEFT), CATALOG), found).as_json()["account_change"] == found.as_api()
 
 
 # -- the confirmation -------------------------------------------------------------------------------------------------
@@ -276,9 +304,63 @@ def test_the_destination_label() -> None:
 
 
 def test_the_source_is_what_is_left_to_cancel_else_the_account_that_pays_unless_it_is_the_destination() -> None:
-    left = paying(DST, PRIVATE, LEFT)
-    assert source_accounts(left, DST) == ("1111-1111-1111",)
+    assert source_accounts(paying(DST, PRIVATE, LEFT), DST) == ("1111-1111-1111",)
     assert source_accounts(paying(SRC, PRIVATE), DST) == ("1111-1111-1111",)
     assert source_accounts(paying(SRC, PRIVATE), None) == ("1111-1111-1111",)
     assert source_accounts(paying(DST, PRIVATE), DST) == ()
     assert source_accounts(NOTHING, DST) == ()
+
+
+def test_a_finished_change_names_its_source_not_the_account_that_pays_now() -> None:
+    done = change(ChangeState.DONE, True, True, True)
+    assert source_accounts(paying(DST, PRIVATE), None, done) == ("1111-1111-1111",)
+    # a new destination: the next change starts from the account that pays now
+    assert source_accounts(paying(DST, PRIVATE), OTHER, done) == ("2222-2222-2222",)
+
+
+# -- the steps, as the account change says ----------------------------------------------------------------------------
+def test_without_a_change_every_step_is_to_do() -> None:
+    assert step_marks(None, None) == StepMarks("todo", "todo", "todo")
+    assert step_marks(None, DST) == StepMarks("todo", "todo", "todo")
+
+
+def test_a_started_change_has_nothing_done() -> None:
+    started = change(ChangeState.STARTED, False, False, False, to=None, typed=DST)
+    assert follows(started, DST) and follows(started, None)
+    assert step_marks(started, DST) == StepMarks("todo", "todo", "todo")
+
+
+def test_linked_but_not_every_service_registered_the_cancel_step_does_not_wait_yet() -> None:
+    assert step_marks(change(ChangeState.DESTINATION_LINKED, True, False, False), DST) == StepMarks(
+        "done", "todo", "todo"
+    )
+
+
+@pytest.mark.parametrize("state", [ChangeState.VERIFIED, ChangeState.SOURCE_CANCEL_PENDING])
+def test_once_checked_the_cancel_step_waits_for_the_source_to_end(state: ChangeState) -> None:
+    assert step_marks(change(state, True, True, False), DST) == StepMarks("done", "done", "waiting")
+
+
+@pytest.mark.parametrize("typed", [None, DST])
+def test_a_done_change_shows_every_step_done_on_every_load(typed: str | None) -> None:
+    assert step_marks(change(ChangeState.DONE, True, True, True), typed) == StepMarks("done", "done", "done")
+
+
+def test_a_new_destination_after_a_done_change_starts_a_fresh_wizard() -> None:
+    done = change(ChangeState.DONE, True, True, True)
+    assert not follows(done, OTHER)
+    assert step_marks(done, OTHER) == StepMarks("todo", "todo", "todo")
+
+
+def test_a_change_is_followed_by_its_linked_account_or_the_account_it_was_started_for() -> None:
+    assert follows(change(ChangeState.DONE, True, True, True, to=DST, typed=None), DST)
+    assert follows(change(ChangeState.STARTED, False, False, False, to=None, typed=OTHER), OTHER)
+    assert not follows(change(ChangeState.STARTED, False, False, False, to=None, typed=OTHER), DST)
+    assert not follows(None, None)
+
+
+def test_the_marks_are_the_domains_steps_even_when_the_check_never_came() -> None:
+    """The source ended while the destination's services were not all registered: the domain says the change is
+    done but was never checked; the page says so too, and only the cancel step ever reads "waiting"."""
+    odd = change(ChangeState.DONE, True, False, True)
+    assert step_marks(odd, DST) == StepMarks("done", "todo", "done")

@@ -1,5 +1,6 @@
 """The account-change wizard (関連付け変更): the seed's runbook as three steps (link the destination account, check,
-cancel in the source account), with the tenant's live state; the page's script follows ``status.json``."""
+cancel in the source account), marked as the domain's account change says, with the tenant's live state; the
+page's script follows ``status.json`` and marks the steps from the account change it carries."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mplink.rendering import N_
+from mplink.services.account_change import account_change
 from mplink.web.render import gettext_for, login_redirect, render
 from mplink.web.session import current, require_tenant
 from mplink.web.state import app_state
 from mplink.web.subscription import shown_subscription
-from mplink.web.views import change_page, destination, status, wizard_steps
+from mplink.web.views import change_page, destination
 
 router = APIRouter(include_in_schema=False)
 #: the wizard asks the status endpoint this often (milliseconds)
@@ -31,13 +33,12 @@ def change(request: Request, typed: Annotated[str | None, Query(alias="destinati
     state = app_state(request)
     s = shown_subscription(state, who.tenant_id)
     dest = destination(typed)
-    steps = wizard_steps(status(s), s.view.aws_account_id, dest.account_id)
     return render(
         request,
         "change.html",
         status=400 if dest.invalid else 200,
         who=who,
-        v=change_page(s, dest, state.settings.marketplace_url, steps),
+        v=change_page(s, dest, state.settings.marketplace_url, account_change(state.uow(), who.tenant_id)),
         dest_error=gettext_for(request)(BAD_DESTINATION) if dest.invalid else "",
         poll_ms=POLL_MS,
     )

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mplink.domain.errors import DomainError
+from mplink.services.account_change import account_change
 from mplink.services.subscriptions import tenant_subscription
 from mplink.web.render import login_redirect, render
 from mplink.web.session import current, has_pending, require_tenant
@@ -42,15 +43,18 @@ def subscription_page(request: Request) -> Response:
 
 @router.get("/subscription/status.json")
 def subscription_status(request: Request) -> Response:
-    """What the wizard polls: the paying account, the type, what is left to cancel, services registered."""
+    """What the wizard polls: the paying account, the type, what is left to cancel, services registered, and the
+    account change (the same object as ``GET /api/v1/tenants/{id}/account-change``, or null)."""
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     who = current(request)
     if who is None or who.membership is None:
         return JSONResponse(
             {"error": "login_required", "message": "log in to see the subscription"}, status_code=401, headers=headers
         )
+    state = app_state(request)
     try:
-        s = shown_subscription(app_state(request), who.tenant_id)
+        s = shown_subscription(state, who.tenant_id)
+        change = account_change(state.uow(), who.tenant_id)
     except DomainError as exc:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=404, headers=headers)
-    return JSONResponse(status(s).as_json(), headers=headers)
+    return JSONResponse(status(s, change).as_json(), headers=headers)

@@ -17,6 +17,7 @@ from mplink.domain.errors import InvalidValue
 from mplink.domain.ids import format_account_id, parse_account_id
 from mplink.domain.subscription import ServiceStatus, SubscriptionType, SubscriptionView
 from mplink.domain.tenant import BILLING_ROLES
+from mplink.services.account_change import AccountChangeView
 from mplink.services.auth import LoggedIn, Membership
 from mplink.services.registration import LINK_WINDOW, PendingRegistration
 
@@ -199,13 +200,15 @@ def subscription_summary(s: Shown) -> SubscriptionSummary:
 
 @dataclass(frozen=True)
 class Status:
-    """What ``/subscription/status.json`` answers (the account-change page polls it)."""
+    """What ``/subscription/status.json`` answers (the account-change page polls it): the subscription's facts
+    and the account change as the API shows it."""
 
     aws_account_id: str | None
     type: str
     pending_cancellations: tuple[tuple[str | None, str], ...]
     services_registered: int
     services_total: int
+    account_change: AccountChangeView | None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -217,16 +220,18 @@ class Status:
             ],
             "services_registered": self.services_registered,
             "services_total": self.services_total,
+            "account_change": self.account_change.as_api() if self.account_change else None,
         }
 
 
-def status(s: Shown) -> Status:
+def status(s: Shown, change: AccountChangeView | None) -> Status:
     return Status(
         aws_account_id=s.view.aws_account_id,
         type=s.view.type.value,
         pending_cancellations=tuple((p.aws_account_id, p.agreement_id) for p in s.view.pending_cancellations),
         services_registered=s.registered,
         services_total=len(s.services),
+        account_change=change,
     )
 
 
@@ -335,39 +340,52 @@ def destination(raw: str | None) -> Destination:
     return Destination(account_id, account_label(account_id), False)
 
 
-def source_accounts(view: SubscriptionView, destination_id: str | None) -> tuple[str, ...]:
-    """The accounts the wizard's step 3 cancels in: those left to cancel, else the one that pays now (unless it
-    is the destination)."""
+def source_accounts(
+    view: SubscriptionView, destination_id: str | None, change: AccountChangeView | None = None
+) -> tuple[str, ...]:
+    """The accounts the wizard's step 3 cancels in: those left to cancel; else the source of the change the
+    wizard shows; else the one that pays now (unless it is the destination)."""
     pending = tuple(account_label(p.aws_account_id) for p in view.pending_cancellations if p.aws_account_id)
     if pending:
         return pending
+    if change is not None and follows(change, destination_id) and change.from_.aws_account_id:
+        return (account_label(change.from_.aws_account_id),)
     if view.aws_account_id and view.aws_account_id != destination_id:
         return (account_label(view.aws_account_id),)
     return ()
 
 
+#: the steps whose mark reads "waiting" while not done but the step before is (cancel: until AWS says it ended)
+MAY_WAIT = frozenset({"cancel"})
+
+
 @dataclass(frozen=True)
 class StepMarks:
-    """Each step's mark on the wizard: "todo", "waiting" (the cancel step, once asked for) or "done"."""
+    """Each step's mark on the wizard: "todo", "waiting" or "done"."""
 
     link: str
     check: str
     cancel: str
 
 
-def wizard_steps(st: Status, start_account: str | None, destination_id: str | None) -> StepMarks:
-    """The same rules as the page's script: linked, checked (all registered), cancel todo/waiting/done."""
-    account = st.aws_account_id
-    pending = st.pending_cancellations
-    linked = account == destination_id if destination_id else (account != start_account or bool(pending))
-    checked = (
-        linked
-        and st.type == SubscriptionType.AWS_MARKETPLACE.value
-        and st.services_total > 0
-        and st.services_registered == st.services_total
-    )
-    cancel = "waiting" if pending else ("done" if linked else "todo")
-    return StepMarks("done" if linked else "todo", "done" if checked else "todo", cancel)
+def follows(change: AccountChangeView | None, destination_id: str | None) -> bool:
+    """Whether the wizard shows ``change``'s steps. With no destination typed it shows the current or last change;
+    with one, only a change to that account: a new destination after a finished change starts afresh."""
+    if change is None:
+        return False
+    return destination_id is None or destination_id in (change.to.aws_account_id, change.destination_account_id)
+
+
+def step_marks(change: AccountChangeView | None, destination_id: str | None) -> StepMarks:
+    """The marks of the change's steps as the domain derives them (the page's script applies the same rules)."""
+    done = {step.name.value: step.done for step in change.steps} if change and follows(change, destination_id) else {}
+    marks: dict[str, str] = {}
+    before = False
+    for name in ("link", "check", "cancel"):
+        now = done.get(name, False)
+        marks[name] = "done" if now else ("waiting" if before and name in MAY_WAIT else "todo")
+        before = now
+    return StepMarks(**marks)
 
 
 @dataclass(frozen=True)
@@ -386,14 +404,17 @@ class ChangePage:
     check_again_url: str
 
 
-def change_page(s: Shown, dest: Destination, marketplace_url: str | None, steps: StepMarks) -> ChangePage:
+def change_page(
+    s: Shown, dest: Destination, marketplace_url: str | None, change: AccountChangeView | None
+) -> ChangePage:
+    """The wizard for ``dest``, its steps marked from the tenant's current or last account change."""
     product = s.product
     query = f"?destination={quote(dest.account_id)}" if dest.account_id else ""
     return ChangePage(
         summary=subscription_summary(s),
-        steps=steps,
+        steps=step_marks(change, dest.account_id),
         destination=dest,
-        sources=source_accounts(s.view, dest.account_id),
+        sources=source_accounts(s.view, dest.account_id, change),
         product_title=product.title if product else "",
         product_url=marketplace_product_url(marketplace_url, product.product_id, dest.account_id) if product else None,
         market_home=marketplace_home_url(marketplace_url),
