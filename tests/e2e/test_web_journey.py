@@ -299,6 +299,72 @@ def journey(seller: str, sandbox: str, admin: Page, buyer: Page, shot: Shot, lan
     shot(admin, "wizard-done")
 
 
+def step_states(page: Page) -> list[tuple[str | None, str]]:
+    """The wizard's three steps as the page shows them now: (data-state, the label)."""
+    return [
+        (page.get_attribute(f"#state-{k}", "data-state"), page.inner_text(f"#state-{k}"))
+        for k in ("link", "check", "cancel")
+    ]
+
+
+def polled(page: Page) -> None:
+    """Wait until the page's script has read status.json and redrawn the steps since the page loaded."""
+    page.wait_for_selector("#live-status[data-updated]", state="attached")
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_change_page_script_marks_the_steps_from_the_account_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
+) -> None:
+    """Issue 8: the page's script renders the account change's steps instead of deciding them. With the page
+    open, the link shows step 1 and 2 done and step 3 waiting; the source's cancellation, delivered by the
+    sandbox, marks step 3 done without a reload; after a reload, with or without the destination typed, the
+    script still marks every step done; another destination typed afterwards starts from nothing done."""
+    words = SELLER_WORDS[lang]
+    done, waiting = words["done"], words["waiting"]
+    with (
+        seller_and_sandbox(tmp_path, monkeypatch) as run,
+        two_browsers(browser, lang, screenshots, "change-steps") as (admin, _buyer, shot),
+    ):
+        wizard = f"{run.seller}/subscription/change?destination=2222-2222-2222"
+        admin.goto(f"{run.seller}/login?next=%2Fsubscription%2Fchange%3Fdestination%3D2222-2222-2222")
+        admin.fill("#email", ADMIN)
+        admin.fill("#password", PASSWORD)
+        admin.click("#login")
+        admin.wait_for_url(exact(wizard))
+        assert [state for state, _ in step_states(admin)] == ["todo"] * 3
+
+        # step 1 happens elsewhere (another browser confirms 2222's registration); this page follows by itself
+        destination = run.box.market.subscribe(DST, PRIVATE_OFFER)
+        link_over_http(run.seller, run.box.market.issue_token(destination, "console").token)
+        admin.wait_for_selector("#state-cancel[data-state=waiting]")
+        assert step_states(admin) == [("done", done), ("done", done), ("waiting", waiting)]
+        shot(admin, "waiting")
+
+        # step 3: the source is cancelled in AWS Marketplace; the sandbox tells the seller; the script marks it
+        run.box.market.cancel_agreement(SRC, {"agreementId": run.source}, from_console=True)
+        admin.wait_for_selector("#state-cancel[data-state=done]")
+        assert step_states(admin) == [("done", done)] * 3
+        assert admin.inner_text("#status-pending") == admin.get_attribute("#status-pending", "data-none")
+        shot(admin, "done-live")
+
+        for url in (wizard, f"{run.seller}/subscription/change"):
+            admin.goto(url)
+            admin.reload()
+            assert admin.get_attribute("html", "lang") == lang
+            polled(admin)
+            assert step_states(admin) == [("done", done)] * 3, url
+        shot(admin, "done-after-reload")
+
+        # a new destination after the finished change: a fresh wizard, and the script keeps it so
+        admin.fill("#destination", "3333-3333-3333")
+        admin.click("#set-destination")
+        admin.wait_for_url(re.compile(r"destination=3333-3333-3333$"))
+        polled(admin)
+        assert [state for state, _ in step_states(admin)] == ["todo"] * 3
+        shot(admin, "fresh")
+
+
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_the_wrong_order_and_the_way_back_in_chromium(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
