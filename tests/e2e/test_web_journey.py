@@ -115,6 +115,8 @@ def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "MPLINK_AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+    # the change page polls every 3 s for people; the tests' pages poll faster so they do not wait on it
+    monkeypatch.setattr("mplink.web.change.POLL_MS", 400)
     store = fresh_store(tmp_path)
     create_tenant(store.uow(), TENANT, ADMIN, PASSWORD)
     settings = seller_settings(store.url, None)
