@@ -1,8 +1,8 @@
 """``mplink move plan|apply|status``: the buyer's billing-account change in one safe, resumable command,
 in English or Japanese (``locales/ja/LC_MESSAGES/move.po``).
 
-Kept light to import (``mplink --help`` loads it): boto3, httpx and the runner are imported by the
-commands that use them."""
+Kept light to import (``mplink --help`` loads it): boto3 and httpx are imported by the commands that
+use them."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ import typer
 from rich.console import Console
 
 from mplink.domain.ids import format_account_id
-from mplink.move.change import ChangeStatus
-from mplink.move.errors import MoveError
-from mplink.move.plan import ORGANIZATION_UNKNOWN, MoveArgs, Plan
-from mplink.move.runner import Observer
+from mplink.move.change import ChangeStatus, is_done
+from mplink.move.errors import BadStateFile, MoveError, SellerApiError
+from mplink.move.plan import ORGANIZATION_UNKNOWN, MoveArgs, Plan, preflight
+from mplink.move.runner import Observer, Runner
+from mplink.move.state import StateFile
 
 if TYPE_CHECKING:
     from babel.support import NullTranslations
@@ -259,7 +260,6 @@ def plan_cmd(
 ) -> None:
     """Read-only preflight: check both accounts, the tenant, the offer; print the plan step by step."""
     from mplink.move.aws import BuyerAccount
-    from mplink.move.plan import preflight
     from mplink.move.seller import SellerApi
 
     say = Say(_lang(lang))
@@ -299,10 +299,7 @@ def apply_cmd(
 ) -> None:
     """Do the change: subscribe DST, link, verify, and only then cancel SRC. Re-run to resume."""
     from mplink.move.aws import BuyerAccount
-    from mplink.move.plan import preflight
-    from mplink.move.runner import Runner
     from mplink.move.seller import SellerApi
-    from mplink.move.state import StateFile
 
     say = Say(_lang(lang))
     args = _args(
@@ -357,10 +354,7 @@ def status_cmd(
     as_json: Json = False,
 ) -> None:
     """Show how far a move got and the seller's account change; keep checking until the source has ended."""
-    from mplink.move.change import is_done
-    from mplink.move.errors import BadStateFile, SellerApiError
     from mplink.move.seller import SellerApi
-    from mplink.move.state import StateFile
 
     say = Say(_lang(lang))
     store = StateFile(state)
