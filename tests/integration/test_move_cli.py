@@ -255,3 +255,14 @@ def test_the_move_commands_import_no_database_or_web_module() -> None:
                 if imported.startswith("mplink."):
                     todo.append(imported)
     assert {"mplink.move.cli", "mplink.move.runner", "mplink.move.plan"} <= seen
+
+
+def test_the_move_package_imports_nothing_of_the_seller() -> None:
+    """`mplink move` is the buyer's program: it talks to the seller over HTTP only (docs/architecture.md)."""
+    seller = ("mplink.domain", "mplink.services", "mplink.adapters", "mplink.web", "mplink.bootstrap", "mplink.cli")
+    for path in Path(mplink.move.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith(seller), f"{path.name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith(seller) for a in node.names), f"{path.name} imports {node.names}"

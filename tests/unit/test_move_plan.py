@@ -17,6 +17,7 @@ from mplink.move.plan import (
     check_offer_choice,
     check_open_change,
     check_payer,
+    format_account_id,
     held_agreement,
     match_offer,
     parse_allowed_accounts,
@@ -235,6 +236,10 @@ def test_the_plan_warns_when_the_organization_is_unknown_and_says_manual_mode() 
     lines = [m for m, _ in plan_lines(plan(warnings=[ORGANIZATION_UNKNOWN]), "t-1", manual=True)]
     assert lines[-2].startswith("warning:") and lines[-1].startswith("(manual mode")
     assert len(plan_lines(plan(), "t-1")) == 6
+
+
+def test_an_account_id_is_shown_in_groups_of_four_as_the_console_does() -> None:
+    assert format_account_id("123456789012") == "1234-5678-9012"
 
 
 def test_progress_values_show_account_ids_with_dashes_and_nothing_else_changed() -> None:

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from mplink.domain.ids import format_account_id
 from mplink.move.change import ChangeStatus, is_done
 from mplink.move.errors import BadStateFile, MoveError, SellerApiError
-from mplink.move.plan import ORGANIZATION_UNKNOWN, MoveArgs, Plan, preflight
+from mplink.move.plan import ORGANIZATION_UNKNOWN, MoveArgs, Plan, format_account_id, preflight
 from mplink.move.runner import Observer, Runner
 from mplink.move.state import StateFile
 
