@@ -108,6 +108,8 @@ class Runner:
 
     # -- apply ---------------------------------------------------------------------------------------------------
     def apply(self, store: StateStore, wait_seconds: float) -> MoveState:
+        """Run the steps not saved yet; ``wait_seconds`` bounds each wait (provisioning, verification, the
+        source's end). Returns the state: without ``completed`` when the source has not ended yet."""
         plan, args = self.plan, self.args
         saved = store.load()
         state = resume(saved, args.tenant_id, plan.src_account, plan.dst_account, plan.offer_id, store.where)
