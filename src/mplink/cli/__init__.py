@@ -9,9 +9,9 @@ import typer
 from mplink import __version__
 from mplink.cli.admin import catalog_app, db_app, demo, events_app, tenant_app, tenants_app
 from mplink.cli.common import err_console
-from mplink.cli.move import move_app
 from mplink.cli.sandbox import sandbox
 from mplink.cli.server import apikey_app, serve, worker
+from mplink.move.cli import move_app
 
 app = typer.Typer(
     name="mplink",

@@ -67,6 +67,11 @@ class SqlUnitOfWork:
         reading = self._snapshot
         if reading:
             self._begin_snapshot()
+        elif self.session.get_bind().dialect.name == "sqlite":
+            # SQLite has no row locks: take the write lock before the first read, or a concurrent writer's
+            # commit between this one's read and its write is lost (e.g. an account change that an
+            # "Agreement Ended" event made done, then a source-cancellation report moved on from "verified")
+            self.session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         self.tenants = TenantRepository(self.session)
         self.catalog = CatalogRepository(self.session)
         self.ledger = LedgerRepository(self.session, lock=not reading)

@@ -1,0 +1,72 @@
+"""The seller's JSON API as ``mplink move`` uses it (httpx): the tenant's subscription, the link, and the
+account change (start, read, report the source's cancellation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from mplink.move.change import ChangeStatus
+from mplink.move.errors import SellerApiError
+
+
+@dataclass
+class SellerApi:
+    base_url: str
+    key: str
+    tenant_id: str
+    timeout: float = 30
+
+    def _call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+        url = f"{self.base_url.rstrip('/')}/api/v1{path}"
+        try:
+            r = httpx.request(
+                method, url, json=json, headers={"Authorization": f"Bearer {self.key}"}, timeout=self.timeout
+            )
+        except httpx.HTTPError as exc:
+            raise SellerApiError(f"the seller API at {self.base_url} did not answer: {exc}", 0) from exc
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if r.status_code == 401:
+            raise SellerApiError("the seller API refused the key (--seller-key)", 401, body)
+        if r.status_code == 403 or (r.status_code == 404 and path == self._tenant("/subscription")):
+            raise SellerApiError(
+                f"the seller knows no tenant {self.tenant_id!r} for this key (--tenant)", r.status_code, body
+            )
+        if r.status_code >= 400:
+            raise SellerApiError(str(body.get("message") or f"HTTP {r.status_code}"), r.status_code, body)
+        return body
+
+    def _tenant(self, rest: str) -> str:
+        return f"/tenants/{self.tenant_id}{rest}"
+
+    def subscription(self) -> dict[str, Any]:
+        return self._call("GET", self._tenant("/subscription"))
+
+    def link(self, token: str) -> dict[str, Any]:
+        return self._call("POST", self._tenant("/link"), json={"registration_token": token})
+
+    def account_change(self) -> ChangeStatus | None:
+        """The tenant's open change, else its last one; None when the tenant never changed accounts."""
+        try:
+            return ChangeStatus.from_api(self._call("GET", self._tenant("/account-change")))
+        except SellerApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def start_account_change(self, destination_account_id: str) -> ChangeStatus:
+        """Idempotent for the same destination while the change is only started; 409 once it is further."""
+        body = {"destination_aws_account_id": destination_account_id}
+        return ChangeStatus.from_api(self._call("POST", self._tenant("/account-change"), json=body))
+
+    def report_source_cancellation(self, agreement_id: str) -> ChangeStatus:
+        """Tell the seller the buyer asked AWS to cancel the source agreement (a repeat is harmless)."""
+        body = {"agreement_id": agreement_id}
+        return ChangeStatus.from_api(self._call("POST", self._tenant("/account-change/source-cancellation"), json=body))

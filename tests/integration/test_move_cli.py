@@ -1,0 +1,268 @@
+"""`mplink move plan|apply|status` in this process (``main(argv)``), against the sandbox and a running
+seller: the plan reads only, apply moves the billing and cancels the source once, the verification comes
+from the seller's account change, refusals change nothing, the manual mode checks each console step."""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+
+import mplink.move
+from mplink.move import cli as move_cli
+from mplink.move.runner import Observer, add_observer, remove_observer
+from tests.support.journey import link
+from tests.support.move_world import MoveWorld, make_move_world
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, SRC
+
+
+@pytest.fixture
+def move_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[MoveWorld]:
+    yield from make_move_world(tmp_path, monkeypatch, capsys)
+
+
+def test_plan_is_read_only_and_names_the_steps(move_world: MoveWorld) -> None:
+    before = move_world.snapshot()
+    plan = move_world.run("plan")
+    assert plan.code == 0, plan.err
+    assert "1111-1111-1111" in plan.out and "2222-2222-2222" in plan.out
+    assert "Classmethod, Inc. for SaaS 2026-01-01- Private Offer" in plan.out
+    assert "  1. In 2222-2222-2222: subscribe to 'Classmethod, Inc. for SaaS 2026-01-01- Private Offer'" in plan.out
+    assert "warning" in plan.out  # no AWS Organization in the sandbox, no --allowed-accounts
+    ja = move_world.run("plan", "--lang", "ja")
+    assert ja.code == 0 and "切換先AWSアカウント" in ja.out
+    as_json = move_world.run("plan", "--json")
+    result = json.loads(as_json.out)
+    assert result["src_account"] == SRC and result["dst_account"] == DST and result["dst_holds_offer"] is None
+    assert result["offer_id"] == PRIVATE_OFFER and result["src_agreement_id"] == move_world.src_agreement
+    assert move_world.snapshot() == before
+    seller = move_world.world.seller
+    assert seller.api("GET", f"/tenants/{seller.tenant_id}/account-change").status_code == 404  # nothing started
+
+
+def test_apply_moves_the_billing_and_cancels_the_source(move_world: MoveWorld) -> None:
+    allowed = move_world.tmp / "allowed.txt"
+    allowed.write_text("1111-1111-1111\n222222222222\n")
+    state = str(move_world.tmp / "move.json")
+    applied = move_world.run("apply", "--yes", "--state", state, "--wait", "60", **{"--allowed-accounts": str(allowed)})
+    assert applied.code == 0, applied.err + applied.out
+    assert "- verified at the seller: 2222-2222-2222 pays and every service is registered" in applied.out
+    assert "- old subscription: cancel api" in applied.out
+    assert "Done: 2222-2222-2222 pays for tenant" in applied.out
+    assert_moved(move_world)
+    change = move_world.account_change()
+    assert change["state"] == "done" and change["from"]["aws_account_id"] == SRC
+    assert change["to"]["aws_account_id"] == DST
+    assert [(s["name"], s["done"]) for s in change["steps"]] == [("link", True), ("check", True), ("cancel", True)]
+    status = move_world.status(state, "--json")
+    assert status.code == 0, status.err
+    result = json.loads(status.out)
+    assert result["source_pending"] is False and result["paying_account"] == DST
+    assert result["steps_done"][-1] == "completed" and result["account_change"]["state"] == "done"
+    shown = move_world.status(state, "--lang", "ja")
+    assert "販売者側の関連付け変更: 完了" in shown.out and "  [x] キャンセル" in shown.out
+
+
+def test_a_rerun_after_the_move_changes_nothing(move_world: MoveWorld) -> None:
+    state = str(move_world.tmp / "move.json")
+    assert move_world.run("apply", "--yes", "--state", state, "--wait", "60").code == 0
+    before = move_world.snapshot(), move_world.account_change()
+    again = move_world.run("apply", "--yes", "--state", state, "--wait", "60", "--json")
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["done"].keys() >= {"requested", "linked", "verified", "source_cancel", "completed"}
+    assert (move_world.snapshot(), move_world.account_change()) == before
+    assert_moved(move_world)
+
+
+def assert_moved(mw: MoveWorld) -> None:
+    """One new agreement in DST, the source cancelled by exactly one CancelAgreement, the seller shows DST."""
+    sub = mw.world.seller.subscription()
+    assert sub["type"] == "aws_marketplace" and sub["aws_account_id"] == DST
+    assert all(s["registered"] for s in sub["services"]) and sub["pending_cancellations"] == []
+    agreements = mw.world.sandbox.control("GET", "agreements")
+    dst = [a for a in agreements if a["account_id"] == DST]
+    src = [a for a in agreements if a["account_id"] == SRC]
+    assert len(dst) == 1 and dst[0]["status"] == "ACTIVE"
+    assert [a["status"] for a in src] == ["CANCELLED"]
+    calls = mw.world.sandbox.control("GET", "calls", params={"operation": "CancelAgreement"})
+    assert [(c["account_id"], c["outcome"]) for c in calls] == [(SRC, "ok")]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"--from-profile": "nosuchprofile"}, "not found"),
+        ({"--tenant": "no-such-tenant"}, "no tenant"),
+        ({"--seller-key": "mpl_wrong_key"}, "refused the key"),
+        ({"--offer-name": "Nobody's * Offer"}, "no offer"),
+        ({"--offer-name": "", "--offer-id": ""}, "exactly one of --offer-name"),
+        ({"--to-profile": "same"}, "same AWS account"),
+        ({"--from-profile": "destination", "--to-profile": "source"}, "does not pay from 2222-2222-2222"),
+        ({"--seller-url": "ftp://seller"}, "--seller-url must be"),
+    ],
+)
+def test_refusals_exit_2_and_change_nothing(move_world: MoveWorld, overrides: dict[str, str], words: str) -> None:
+    before = move_world.snapshot()
+    state = move_world.tmp / "m.json"
+    for result in (
+        move_world.run("plan", **overrides),
+        move_world.run("apply", "--yes", "--state", str(state), **overrides),
+    ):
+        assert result.code == 2, result.out + result.err
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("mplink: error: ") and words in lines[0], result.err
+    assert move_world.snapshot() == before
+    assert not state.exists()
+    seller = move_world.world.seller
+    assert seller.api("GET", f"/tenants/{seller.tenant_id}/account-change").status_code == 404
+
+
+def test_a_bad_language_or_state_file_is_refused(move_world: MoveWorld) -> None:
+    bad_lang = move_world.run("plan", "--lang", "fr")
+    assert bad_lang.code == 2 and "--lang must be en or ja" in bad_lang.err
+    missing = move_world.status(str(move_world.tmp / "none.json"))
+    assert missing.code == 2 and "run 'mplink move apply' first" in missing.err
+    garbage = move_world.tmp / "garbage.json"
+    garbage.write_text("{not json")
+    assert move_world.status(str(garbage)).code == 2
+    applied = move_world.run("apply", "--yes", "--state", str(garbage))
+    assert applied.code == 1 and "is not a move state file" in applied.err
+    assert applied.err.count("\n") == 1 and "Traceback" not in applied.err
+
+
+def test_source_not_cancellable_prints_console_steps_and_status_waits(move_world: MoveWorld) -> None:
+    sb = move_world.world.sandbox
+    sb.control("POST", f"agreements/{move_world.src_agreement}/cancellable", json={"cancellable": False})
+    state = str(move_world.tmp / "move.json")
+    applied = move_world.run("apply", "--yes", "--state", state, "--wait", "1")
+    assert applied.code == 0, applied.err
+    assert "In AWS account 1111-1111-1111 open: AWS Marketplace Subscriptions" in applied.out
+    assert "Manage -> Actions -> Cancel" in applied.out and "mplink move status" in applied.out
+    sub = move_world.world.seller.subscription()
+    assert sub["aws_account_id"] == DST and sub["pending_cancellations"] != []  # verified, not yet cancelled
+    assert move_world.account_change()["state"] == "verified"  # no cancellation was reported
+    pending = json.loads(move_world.status(state, "--json").out)
+    assert pending["source_pending"] is True and "completed" not in pending["steps_done"]
+    assert pending["account_change"]["state"] == "verified"
+    shown = move_world.status(state)
+    assert "The subscription in 1111-1111-1111 is still active" in shown.out and "  [ ] cancel:" in shown.out
+    sb.box.market.cancel_agreement(SRC, {"agreementId": move_world.src_agreement}, from_console=True)
+    ended = json.loads(move_world.status(state, "--wait", "30", "--json").out)
+    assert ended["source_pending"] is False and "completed" in ended["steps_done"]
+
+
+class ConsoleBuyer(Observer):
+    """Does in the sandbox what the manual mode asks the buyer to do in the AWS console, when it asks."""
+
+    def __init__(self, mw: MoveWorld) -> None:
+        self.mw = mw
+        self.asked: list[str] = []
+
+    def notice(self, key: str, values: Mapping[str, Any]) -> None:
+        self.asked.append(key)
+        market, seller = self.mw.world.sandbox.box.market, self.mw.world.seller
+        if key == "manual.subscribe":
+            assert seller.subscription()["aws_account_id"] == SRC  # move waits for the buyer
+            agreement = market.subscribe(DST, PRIVATE_OFFER)  # the buyer's clicks in the console ...
+            link(seller, market.issue_token(agreement, "console").token)  # ... and the confirmation
+        elif key == "manual.cancel":
+            assert seller.subscription()["pending_cancellations"] != []  # verified, the source still active
+            market.cancel_agreement(SRC, {"agreementId": self.mw.src_agreement}, from_console=True)
+
+
+def test_manual_mode_checks_each_console_step_through_the_seller(move_world: MoveWorld) -> None:
+    buyer = ConsoleBuyer(move_world)
+    add_observer(buyer)
+    try:
+        result = move_world.run("apply", "--manual", "--yes", "--wait", "60", "--lang", "ja")
+    finally:
+        remove_observer(buyer)
+    assert result.code == 0, result.err
+    assert buyer.asked == ["manual.subscribe", "manual.verified", "manual.cancel", "manual.done"]
+    assert "手順 1." in result.out and "手順 2." in result.out and "完了" in result.out
+    sub = move_world.world.seller.subscription()
+    assert sub["aws_account_id"] == DST and sub["pending_cancellations"] == []
+    assert move_world.account_change()["state"] == "done"
+    calls = move_world.world.sandbox.control("GET", "calls", params={"operation": "CreateAgreementRequest"})
+    assert [c for c in calls if c["account_id"] == DST] == []  # manual: the buyer clicked, mplink only checked
+
+
+def test_manual_mode_stops_when_the_buyer_does_not_subscribe(move_world: MoveWorld) -> None:
+    """Nothing happens in the console: the seller never verifies, so nothing is cancelled (exit 1)."""
+    before = move_world.snapshot()
+    result = move_world.run("apply", "--manual", "--yes", "--wait", "1")
+    assert result.code == 1 and "run the command again when done" in result.err
+    assert move_world.snapshot() == before
+    assert move_world.account_change()["state"] == "started"
+
+
+def test_every_message_has_its_japanese_translation() -> None:
+    """The English msgids in the code and the Japanese catalog agree, both ways."""
+    po = Path(move_cli.LOCALES) / "ja" / "LC_MESSAGES" / "move.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale="ja", domain="move")
+    translated = {m.id for m in catalog if m.id and m.string}
+    tree = ast.parse(Path(move_cli.__file__).read_text(encoding="utf-8"))
+    used = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in translated
+    }
+    shown = (
+        set(move_cli.PROGRESS.values())
+        | set(move_cli.CHANGE_STATES.values())
+        | set(move_cli.CHANGE_STEPS.values())
+        | {"Proceed?", "Working ... (safe to stop with Ctrl-C and run again)"}
+    )
+    assert shown <= translated, shown - translated
+    assert translated <= used, translated - used  # no translation left for a message the code no longer has
+
+
+def test_the_move_commands_import_no_database_or_web_module() -> None:
+    """``mplink --help`` loads the move commands: their module-level imports stay light (boto3, httpx and
+    the store are imported by the commands that need them)."""
+    heavy = ("sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "boto3", "botocore", "httpx")
+    package = Path(mplink.move.__file__).parent
+    seen: set[str] = set()
+    todo = ["mplink.move.cli"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = package.parent.parent / (name.replace(".", "/") + ".py")
+        if not path.exists():
+            path = path.with_suffix("") / "__init__.py"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for imported in names:
+                assert not imported.startswith(heavy), f"{name} imports {imported}"
+                assert not imported.startswith(("mplink.web", "mplink.adapters")), f"{name} imports {imported}"
+                if imported.startswith("mplink."):
+                    todo.append(imported)
+    assert {"mplink.move.cli", "mplink.move.runner", "mplink.move.plan"} <= seen
+
+
+def test_the_move_package_imports_nothing_of_the_seller() -> None:
+    """`mplink move` is the buyer's program: it talks to the seller over HTTP only (docs/architecture.md)."""
+    seller = ("mplink.domain", "mplink.services", "mplink.adapters", "mplink.web", "mplink.bootstrap", "mplink.cli")
+    for path in Path(mplink.move.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith(seller), f"{path.name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith(seller) for a in node.names), f"{path.name} imports {node.names}"
