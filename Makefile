@@ -12,7 +12,6 @@ all: test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip $(PIP_QUIET)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' $(PIP_QUIET)
 	@touch $(STAMP)
 
@@ -24,8 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+# tests run in TEST_WORKERS processes (pytest-xdist); most of them wait on servers, so more than the cores
+TEST_WORKERS ?= 4
+
 test: $(STAMP) system-deps lint
-	MPLINK_REQUIRE_POSTGRES=1 MPLINK_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -v
+	MPLINK_REQUIRE_POSTGRES=1 MPLINK_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -v -n $(TEST_WORKERS)
 
 # the unit tier: the domain and the services on in-memory fakes, no I/O and no servers
 test-fast: $(STAMP)

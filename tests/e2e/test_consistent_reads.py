@@ -29,9 +29,9 @@ from tests.support.web import seller_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-READS = 400
+READS = 200
 #: changes of the paying agreement that must land while the reads go on
-CHANGES = 20
+CHANGES = 15
 WRITERS = 2
 
 
