@@ -23,11 +23,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-# tests run in TEST_WORKERS processes (pytest-xdist); most of them wait on servers, so more than the cores
+# tests run in TEST_WORKERS processes (pytest-xdist; most tests wait on servers, so more than the cores);
+# an idle process takes work from a busy one (worksteal), so the long end-to-end tests do not hold up the end
 TEST_WORKERS ?= 4
 
 test: $(STAMP) system-deps lint
-	MPLINK_REQUIRE_POSTGRES=1 MPLINK_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -v -n $(TEST_WORKERS)
+	MPLINK_REQUIRE_POSTGRES=1 MPLINK_REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -v -n $(TEST_WORKERS) --dist worksteal
 
 # the unit tier: the domain and the services on in-memory fakes, no I/O and no servers
 test-fast: $(STAMP)

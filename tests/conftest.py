@@ -18,6 +18,10 @@ pytest_plugins = ["tests.support.sandbox_fixtures", "tests.support.seller_fixtur
 
 REQUIRE_POSTGRES = os.environ.get("MPLINK_REQUIRE_POSTGRES") == "1"
 
+# Hundreds of tests create people and log in: hash their passwords with argon2's cheapest profile (the
+# processes the tests start inherit it). tests/unit/test_passwords.py checks the default profile.
+os.environ.setdefault("MPLINK_ARGON2_PROFILE", "CHEAPEST")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that drives Chromium (the ``browser`` fixture) takes seconds: it is marked ``slow``."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from mplink.adapters.store.uow import SqlUnitOfWork, Store
 from mplink.config import Settings
+from mplink.services.passwords import hasher
 from mplink.services.ports import SellerMarketplace
 
 
@@ -43,4 +44,5 @@ def bootstrap(
 ) -> Wiring:
     """Build the real adapters from settings (``MPLINK_*``), unless a caller hands in its own."""
     cfg = settings or Settings.from_env()
+    hasher()  # a mistyped MPLINK_ARGON2_PROFILE stops the process at start, not at someone's log-in
     return Wiring(settings=cfg, store=store or Store(cfg.database_url), _marketplace=marketplace)

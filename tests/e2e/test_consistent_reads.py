@@ -29,9 +29,9 @@ from tests.support.web import seller_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-READS = 200
+READS = 100
 #: changes of the paying agreement that must land while the reads go on
-CHANGES = 15
+CHANGES = 10
 WRITERS = 2
 
 

@@ -32,22 +32,31 @@ PUBLIC_OFFER = "offer-public-tm4saas"
 PRIVATE_OFFER = "offer-cm-sppo-20260101"
 
 
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_HTTP = httpx.Client()
+
+
 @dataclass
 class RunningSandbox:
     box: Sandbox
     url: str
 
     def client(self, service: str, account: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id=f"AKIA{account}",
-            aws_secret_access_key="sandbox",
-        )
+        """A boto3 client acting as ``account``; made once per service and account (boto3 clients are
+        thread-safe, and making one reads the service model again)."""
+        key = (self.url, service, account)
+        if key not in _CLIENTS:
+            _CLIENTS[key] = boto3.client(
+                service,
+                endpoint_url=self.url,
+                region_name="us-east-1",
+                aws_access_key_id=f"AKIA{account}",
+                aws_secret_access_key="sandbox",
+            )
+        return _CLIENTS[key]
 
     def control(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{self.url}/_sandbox/{path}", timeout=10, **kwargs)
+        response = _HTTP.request(method, f"{self.url}/_sandbox/{path}", timeout=10, **kwargs)
         response.raise_for_status()
         return response.json()
 

@@ -31,6 +31,10 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
 
 
+#: one connection pool for the tests' API calls (a client per call would load the CA bundle each time)
+_HTTP = httpx.Client()
+
+
 @dataclass
 class Seller:
     url: str
@@ -42,7 +46,7 @@ class Seller:
 
     def api(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key or self.tenant_key}"}
-        return httpx.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs)
+        return _HTTP.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=30, **kwargs)
 
     def subscription(self) -> dict[str, Any]:
         response = self.api("GET", f"/tenants/{self.tenant_id}/subscription")

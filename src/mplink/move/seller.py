@@ -3,7 +3,7 @@ account change (start, read, report the source's cancellation)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,13 +18,18 @@ class SellerApi:
     key: str
     tenant_id: str
     timeout: float = 30
+    #: one connection pool for the whole run (move polls the seller while it waits)
+    _http: httpx.Client | None = field(default=None, repr=False, compare=False)
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.timeout, headers={"Authorization": f"Bearer {self.key}"})
+        return self._http
 
     def _call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
         url = f"{self.base_url.rstrip('/')}/api/v1{path}"
         try:
-            r = httpx.request(
-                method, url, json=json, headers={"Authorization": f"Bearer {self.key}"}, timeout=self.timeout
-            )
+            r = self._client().request(method, url, json=json)
         except httpx.HTTPError as exc:
             raise SellerApiError(f"the seller API at {self.base_url} did not answer: {exc}", 0) from exc
         try:

@@ -48,6 +48,8 @@ class EventDispatcher:
         self._epoch = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-events", daemon=True)
         self._sqs: Any = None
+        #: one connection pool for every delivery (used by the delivery thread only)
+        self._http = httpx.Client(timeout=10)
         self._rng = random.Random()
         market.on_event(self.publish)
 
@@ -74,6 +76,7 @@ class EventDispatcher:
     def stop(self, timeout: float = 5.0) -> None:
         self._queue.put(None)
         self._thread.join(timeout)
+        self._http.close()
 
     def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
         """Called by the marketplace under its lock: build the event and queue it for delivery."""
@@ -154,7 +157,7 @@ class EventDispatcher:
         headers = {"Content-Type": "application/json"}
         if self.secret:
             headers[SECRET_HEADER] = self.secret
-        response = httpx.post(self.endpoint, content=body, headers=headers, timeout=10)
+        response = self._http.post(self.endpoint, content=body, headers=headers)
         if response.status_code >= 500 or response.status_code == 429:
             raise RuntimeError(f"HTTP {response.status_code}")
         if response.status_code >= 400:
@@ -211,6 +214,7 @@ class SnsPublisher:
         self._queue: queue.Queue[tuple[threading.Event, dict[str, Any]] | None] = queue.Queue()
         self._epoch = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-sns", daemon=True)
+        self._http = httpx.Client(timeout=10)
         market.on_legacy(self.publish)
 
     def reset(self) -> None:
@@ -236,6 +240,7 @@ class SnsPublisher:
     def stop(self, timeout: float = 5.0) -> None:
         self._queue.put(None)
         self._thread.join(timeout)
+        self._http.close()
 
     def pending(self) -> int:
         return self._queue.unfinished_tasks
@@ -277,9 +282,7 @@ class SnsPublisher:
                     if epoch.wait(delay):
                         break  # the sandbox was reset meanwhile: this notification is forgotten
                     try:
-                        r = httpx.post(
-                            self.endpoint, content=json.dumps(signed), headers=delivery_headers(signed), timeout=10
-                        )
+                        r = self._http.post(self.endpoint, content=json.dumps(signed), headers=delivery_headers(signed))
                         entry["status"] = r.status_code
                         if r.status_code < 500:
                             break
