@@ -12,6 +12,7 @@ from mplink.domain.catalog import Catalog
 from mplink.domain.clock import now_utc
 from mplink.domain.errors import NotFound
 from mplink.domain.subscription import SubscriptionView, subscription_view
+from mplink.services.account_change import AccountChangeView, change_view
 from mplink.services.ports import MarketplaceUnavailable, SellerMarketplace
 from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -23,6 +24,8 @@ class TenantSubscription:
     view: SubscriptionView
     catalog: Catalog
     open_changes: tuple[AccountChange, ...]
+    #: the tenant's current or last account change, read in the same snapshot as the view
+    change: AccountChangeView | None = None
 
 
 def tenant_subscription(uow: UnitOfWork, tenant_id: str) -> TenantSubscription:
@@ -35,12 +38,14 @@ def tenant_subscription(uow: UnitOfWork, tenant_id: str) -> TenantSubscription:
         if catalog is None:
             raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
         ledger = uow.ledger.load(tenant_ids=[tenant_id])
+        change = ledger.account_change_of_tenant(tenant_id)
         return TenantSubscription(
             tenant.id,
             tenant.name,
             subscription_view(tenant_id, ledger, catalog),
             catalog,
             tuple(ledger.open_changes_of_tenant(tenant_id)),
+            change_view(change, ledger) if change is not None else None,
         )
 
 

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mplink.rendering import N_
-from mplink.services.account_change import account_change
 from mplink.web.render import gettext_for, login_redirect, render
 from mplink.web.session import current, require_tenant
 from mplink.web.state import app_state
-from mplink.web.subscription import shown_subscription
+from mplink.web.subscription import shown_with_change
 from mplink.web.views import change_page, destination
 
 router = APIRouter(include_in_schema=False)
@@ -31,14 +30,14 @@ def change(request: Request, typed: Annotated[str | None, Query(alias="destinati
         return login_redirect(request)
     require_tenant(who)
     state = app_state(request)
-    s = shown_subscription(state, who.tenant_id)
+    s, current_change = shown_with_change(state, who.tenant_id)
     dest = destination(typed)
     return render(
         request,
         "change.html",
         status=400 if dest.invalid else 200,
         who=who,
-        v=change_page(s, dest, state.settings.marketplace_url, account_change(state.uow(), who.tenant_id)),
+        v=change_page(s, dest, state.settings.marketplace_url, current_change),
         dest_error=gettext_for(request)(BAD_DESTINATION) if dest.invalid else "",
         poll_ms=POLL_MS,
     )

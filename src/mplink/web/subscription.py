@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mplink.domain.errors import DomainError
-from mplink.services.account_change import account_change
+from mplink.services.account_change import AccountChangeView
 from mplink.services.subscriptions import tenant_subscription
 from mplink.web.render import login_redirect, render
 from mplink.web.session import current, has_pending, require_tenant
@@ -20,6 +20,13 @@ router = APIRouter(include_in_schema=False)
 def shown_subscription(state: AppState, tenant_id: str) -> Shown:
     sub = tenant_subscription(state.uow(), tenant_id)
     return shown(sub.view, sub.catalog)
+
+
+def shown_with_change(state: AppState, tenant_id: str) -> tuple[Shown, AccountChangeView | None]:
+    """The subscription and the account change, read in one snapshot so they always agree (a cancel step done
+    while the same answer still lists the source as left to cancel would be a torn read)."""
+    sub = tenant_subscription(state.uow(), tenant_id)
+    return shown(sub.view, sub.catalog), sub.change
 
 
 @router.get("/subscription", response_class=HTMLResponse)
@@ -53,8 +60,7 @@ def subscription_status(request: Request) -> Response:
         )
     state = app_state(request)
     try:
-        s = shown_subscription(state, who.tenant_id)
-        change = account_change(state.uow(), who.tenant_id)
+        s, change = shown_with_change(state, who.tenant_id)
     except DomainError as exc:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=404, headers=headers)
     return JSONResponse(status(s, change).as_json(), headers=headers)
