@@ -168,7 +168,7 @@ def test_legacy_product_lifecycle_arrives_over_signed_sns(
         sb.control("POST", "clock", json={"advance_seconds": 3601})  # the final window passes
         wait_until(lambda s=seller: s.subscription()["type"] == "expired", what="unsubscribe-success over SNS")
         # the seller has processed the last message; the sandbox records its answer right after
-        wait_until(lambda: sb.box.sns is not None and sb.box.sns.pending() == 0, what="the SNS log to settle")
+        wait_until(lambda b=sb: b.box.sns is not None and b.box.sns.pending() == 0, what="the SNS log to settle")
         log = sb.control("GET", "sns/log")
         actions = [json.loads(e["envelope"]["Message"])["action"] for e in log]
         assert {"subscribe-success", "unsubscribe-pending", "unsubscribe-success"} <= set(actions)
