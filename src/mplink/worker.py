@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import structlog
 
+from mplink.aws_session import new_session
 from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidEvent
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event, replay_failed
@@ -31,10 +31,8 @@ def sqs_client(queue_url: str) -> Any:
     host = parts.hostname or ""
     if host.endswith("amazonaws.com"):
         region = host.split(".")[1] if host.startswith("sqs.") else "us-east-1"
-        return boto3.session.Session().client("sqs", region_name=region)
-    return boto3.session.Session().client(
-        "sqs", region_name="us-east-1", endpoint_url=f"{parts.scheme}://{parts.netloc}"
-    )
+        return new_session().client("sqs", region_name=region)
+    return new_session().client("sqs", region_name="us-east-1", endpoint_url=f"{parts.scheme}://{parts.netloc}")
 
 
 #: usage may still arrive this long after an hour ends before the hour is metered

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mplink.aws_session import new_session
 from mplink.domain.agreement import Registration
 from mplink.domain.usage import MeteringRecord
 from mplink.services.ports import (
@@ -32,9 +33,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 def client(service: str, endpoint_url: str | None = None, session: boto3.session.Session | None = None) -> Any:
     """A client on its own session: boto3's shared default session caches credentials and is not thread-safe."""
     endpoint = endpoint_url or os.environ.get("MPLINK_AWS_ENDPOINT_URL") or None
-    return (session or boto3.session.Session()).client(
-        service, region_name=REGION, endpoint_url=endpoint, config=_CONFIG
-    )
+    return (session or new_session()).client(service, region_name=REGION, endpoint_url=endpoint, config=_CONFIG)
 
 
 class SellerMarketplace:
@@ -43,7 +42,7 @@ class SellerMarketplace:
     def __init__(self, endpoint_url: str | None = None) -> None:
         self.endpoint_url = endpoint_url
         self._clients: dict[str, Any] = {}
-        self._session = boto3.session.Session()
+        self._session = new_session()
         self._lock = threading.Lock()
 
     def _client(self, service: str) -> Any:

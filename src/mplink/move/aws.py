@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
+from mplink.aws_session import new_session
 from mplink.move.errors import AwsCallFailed, MoveRefused
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -47,7 +48,7 @@ class BuyerAccount:
     def open(cls, profile: str) -> BuyerAccount:
         """Sign in with the profile (STS GetCallerIdentity) to learn its account id."""
         try:
-            session = boto3.session.Session(profile_name=profile)
+            session = new_session(profile_name=profile)
         except ProfileNotFound as exc:
             raise MoveRefused(f"AWS profile {profile!r} not found in the AWS config or credentials files") from exc
         try:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import httpx
 
+from mplink.aws_session import new_session
 from mplink.sandbox.marketplace import Marketplace
 
 SECRET_HEADER = "X-Mplink-Secret"
@@ -170,7 +170,7 @@ class EventDispatcher:
             parts = urlsplit(self.queue_url)
             host = parts.hostname or ""
             region = host.split(".")[1] if host.startswith("sqs.") else "us-east-1"
-            session = boto3.session.Session()
+            session = new_session()
             creds = session.get_credentials()
             kwargs: dict[str, Any] = {"region_name": region}
             if not host.endswith("amazonaws.com"):
