@@ -188,6 +188,33 @@ def test_first_write_wins_per_license_dimension_and_hour(running_sandbox: Runnin
     assert stored["quantity"] == 5 and stored["account_id"] == DST
 
 
+def test_licensearn_records_need_no_productcode_and_both_bill_twice(running_sandbox: RunningSandbox) -> None:
+    """botocore's BatchMeterUsage documentation, member ProductCode: ProductCode is required only for legacy
+    integrations that use CustomerIdentifier; LicenseArn records go without it, as the LicenseArn identifies
+    the product; sending both for the same customer in the same hour results in duplicate billing."""
+    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
+    client = running_sandbox.client("meteringmarketplace", SELLER)
+    at = running_sandbox.box.market.now() - timedelta(seconds=1)
+    alone = client.batch_meter_usage(UsageRecords=[record(ent["licenseArn"], at=at)])
+    assert alone["Results"][0]["Status"] == "Success"
+    both = meter(running_sandbox, record(ent["licenseArn"], dim="network_security_gb", at=at))
+    assert both["Results"][0]["Status"] == "Success"
+    stored = {
+        r["dimension"]: r for r in running_sandbox.control("GET", "metering", params={"product_code": PRODUCT_CODE})
+    }
+    assert not stored["conformity_accounts"]["double_billed"] and stored["network_security_gb"]["double_billed"]
+
+
+def test_customeridentifier_records_need_productcode(running_sandbox: RunningSandbox) -> None:
+    """botocore's BatchMeterUsage documentation, member ProductCode: required for CustomerIdentifier records."""
+    client = running_sandbox.client("meteringmarketplace", SELLER)
+    legacy = {"Timestamp": datetime.now(UTC), "Dimension": "conformity_accounts", "Quantity": 1}
+    with pytest.raises(client.exceptions.InvalidProductCodeException, match="ProductCode is required"):
+        client.batch_meter_usage(UsageRecords=[{**legacy, "CustomerIdentifier": "cust-1"}])
+    with pytest.raises(client.exceptions.InvalidLicenseException):
+        client.batch_meter_usage(UsageRecords=[record("arn:aws:license-manager::999999999999:license:l-none")])
+
+
 def test_customer_not_subscribed_without_agreement_or_after_final_window(running_sandbox: RunningSandbox) -> None:
     agreement_id, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
     agr = running_sandbox.client("marketplace-agreement", DST)

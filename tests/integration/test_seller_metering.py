@@ -54,6 +54,8 @@ def test_hour_of_the_change_bills_both_accounts(world: World) -> None:
 
     records = sb.control("GET", "metering", params={"product_code": PRODUCT_CODE})
     mine = [r for r in records if r["hour"] == this_hour.isoformat()]
+    # LicenseArn records went without ProductCode: AWS would bill a record sent with both twice
+    assert [r for r in mine if r["double_billed"]] == []
     by_account: dict[str, dict[str, float]] = {}
     for r in mine:
         by_account.setdefault(r["account_id"], {})[r["dimension"]] = r["quantity"]

@@ -61,7 +61,7 @@ def test_two_hours_of_one_dimension_are_told_apart(seller: Any) -> None:
             "Results": [{"UsageRecord": usage(late), "MeteringRecordId": "m-2", "Status": "Success"}],
             "UnprocessedRecords": [usage(early)],
         },
-        {"ProductCode": CODE, "UsageRecords": [usage(early), usage(late)]},
+        {"UsageRecords": [usage(early), usage(late)]},
     )
     outcomes = market.meter(CODE, [early, late])
     assert [(o.record_id, o.status) for o in outcomes] == [("r1", MeterStatus.UNPROCESSED), ("r2", MeterStatus.SUCCESS)]
@@ -80,6 +80,25 @@ def test_a_legacy_record_is_sent_by_customer_identifier(seller: Any) -> None:
     assert outcome.status is MeterStatus.DUPLICATE
 
 
+def test_licensearn_records_go_without_productcode_and_legacy_ones_with_it(seller: Any) -> None:
+    """botocore's BatchMeterUsage documentation (member ProductCode): for LicenseArn integrations do NOT send
+    ProductCode, sending both bills the customer twice; CustomerIdentifier records need it. A batch holding
+    both kinds becomes two calls."""
+    market, stubs = seller
+    licensed, legacy = record("r1"), record("r2", arn=None, cust="cust-1")
+    stubs["meteringmarketplace"].add_response(
+        "batch_meter_usage",
+        {"Results": [{"UsageRecord": usage(licensed), "MeteringRecordId": "m-1", "Status": "Success"}]},
+        {"UsageRecords": [usage(licensed)]},
+    )
+    stubs["meteringmarketplace"].add_response(
+        "batch_meter_usage",
+        {"Results": [{"UsageRecord": usage(legacy), "MeteringRecordId": "m-2", "Status": "Success"}]},
+        {"ProductCode": CODE, "UsageRecords": [usage(legacy)]},
+    )
+    assert [o.metering_record_id for o in market.meter(CODE, [licensed, legacy])] == ["m-1", "m-2"]
+
+
 def test_each_dimension_gets_its_own_result(seller: Any) -> None:
     market, stubs = seller
     a, b = record("r1", dim="d1"), record("r2", dim="d2")
@@ -91,7 +110,7 @@ def test_each_dimension_gets_its_own_result(seller: Any) -> None:
                 {"UsageRecord": usage(a), "MeteringRecordId": "m-1", "Status": "Success"},
             ]
         },
-        {"ProductCode": CODE, "UsageRecords": [usage(a), usage(b)]},
+        {"UsageRecords": [usage(a), usage(b)]},
     )
     assert [o.status for o in market.meter(CODE, [a, b])] == [MeterStatus.SUCCESS, MeterStatus.NOT_SUBSCRIBED]
 

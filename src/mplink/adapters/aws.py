@@ -108,10 +108,24 @@ class SellerMarketplace:
             raise MarketplaceUnavailable(f"AWS Marketplace did not answer GetEntitlements: {exc}") from exc
 
     def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
-        """One BatchMeterUsage call; each result is matched to its record by customer, dimension and hour."""
+        """BatchMeterUsage; each result is matched to its record by customer, dimension and hour.
+
+        LicenseArn records go WITHOUT ProductCode: botocore's BatchMeterUsage documentation (member
+        ProductCode) says sending both bills the customer twice. Legacy CustomerIdentifier records need it,
+        so they go in a call of their own."""
+        licensed = [r for r in records if r.license_arn]
+        legacy = [r for r in records if not r.license_arn]
+        outcomes: dict[str, MeterOutcome] = {}
+        for group, params in ((licensed, {}), (legacy, {"ProductCode": product_code})):
+            if group:
+                outcomes |= self._meter_call(group, params)
+        # records in UnprocessedRecords, or missing from the answer, are sent again later
+        return [outcomes.get(r.id) or MeterOutcome(r.id, MeterStatus.UNPROCESSED) for r in records]
+
+    def _meter_call(self, records: list[MeteringRecord], params: dict[str, Any]) -> dict[str, MeterOutcome]:
         metering = self._client("meteringmarketplace")
         try:
-            out = metering.batch_meter_usage(ProductCode=product_code, UsageRecords=[_wire(r) for r in records])
+            out = metering.batch_meter_usage(UsageRecords=[_wire(r) for r in records], **params)
         except (ClientError, BotoCoreError) as exc:
             raise MarketplaceUnavailable(f"AWS Marketplace did not answer BatchMeterUsage: {exc}") from exc
         by_key = {_record_key(r): r.id for r in records}
@@ -125,8 +139,7 @@ class SellerMarketplace:
             except ValueError:
                 status = MeterStatus.NOT_SUBSCRIBED
             outcomes[record_id] = MeterOutcome(record_id, status, result.get("MeteringRecordId"))
-        # records in UnprocessedRecords, or missing from the answer, are sent again later
-        return [outcomes.get(r.id) or MeterOutcome(r.id, MeterStatus.UNPROCESSED) for r in records]
+        return outcomes
 
 
 def _wire(r: MeteringRecord) -> dict[str, Any]:

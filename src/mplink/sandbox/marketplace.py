@@ -332,9 +332,7 @@ class Marketplace:
         with self.lock:
             self._throttle(caller)
             records: list[dict[str, Any]] = p["UsageRecords"]
-            product = self.catalog.product(p.get("ProductCode") or "")
-            if product is None or product.product_code != p.get("ProductCode"):
-                raise SandboxError("InvalidProductCodeException", f"Product code {p.get('ProductCode')!r} is not valid")
+            product = self._metered_product(p, records)
             if caller != self.catalog.seller_account_id:
                 raise SandboxError(
                     "InvalidProductCodeException", "The product code does not belong to the calling seller account"
@@ -367,8 +365,34 @@ class Marketplace:
                 if self._chance(self.faults.unprocessed_pct):
                     unprocessed.append(r)
                     continue
-                results.append(self._meter_one(product, r, agreement, qty, now))
+                results.append(self._meter_one(product, r, agreement, qty, now, "ProductCode" in p))
             return {"Results": results, "UnprocessedRecords": unprocessed}
+
+    def _metered_product(self, p: dict[str, Any], records: list[dict[str, Any]]) -> Product:
+        """ProductCode names the product for legacy (CustomerIdentifier) records; LicenseArn records carry
+        their product themselves and come without it (botocore's BatchMeterUsage, member ProductCode)."""
+        code = p.get("ProductCode")
+        if code is not None:
+            product = self.catalog.product(code)
+            if product is None or product.product_code != code:
+                raise SandboxError("InvalidProductCodeException", f"Product code {code!r} is not valid")
+            return product
+        if any(r.get("CustomerIdentifier") for r in records):
+            raise SandboxError("InvalidProductCodeException", "ProductCode is required for CustomerIdentifier records")
+        products: set[str] = set()
+        for i, r in enumerate(records):
+            agreement = next((a for a in self.agreements.values() if a.license_arn == r.get("LicenseArn")), None)
+            if agreement is None:
+                raise SandboxError(
+                    "InvalidLicenseException", f"usageRecords[{i}].LicenseArn {r.get('LicenseArn')} is not valid"
+                )
+            products.add(agreement.product_id)
+        if len(products) != 1:
+            raise validation("the records of one BatchMeterUsage call must all be for one product")
+        found = self.catalog.product(products.pop())
+        if found is None:
+            raise SandboxError("InvalidProductCodeException", "the records' product is not known")
+        return found
 
     def _quantity(self, r: dict[str, Any], i: int) -> Decimal:
         if "Quantity" in r and "QuantityAsDecimal" in r:
@@ -419,7 +443,13 @@ class Marketplace:
         return agreement
 
     def _meter_one(
-        self, product: Product, r: dict[str, Any], a: SbAgreement | None, qty: Decimal, now: datetime
+        self,
+        product: Product,
+        r: dict[str, Any],
+        a: SbAgreement | None,
+        qty: Decimal,
+        now: datetime,
+        with_product_code: bool = True,
     ) -> dict[str, Any]:
         ts: datetime = r["Timestamp"]
         subscribed = (
@@ -445,6 +475,7 @@ class Marketplace:
             quantity=str(qty),
             received_at=now,
             allocations=list(r.get("UsageAllocations") or []),
+            double_billed=with_product_code and bool(r.get("LicenseArn")),
         )
         self.metering[key] = rec
         self._state.put("meter", key, rec)
@@ -1027,6 +1058,7 @@ class Marketplace:
                     if Decimal(r.quantity) == int(Decimal(r.quantity))
                     else float(r.quantity),
                     "metering_record_id": r.metering_record_id,
+                    "double_billed": r.double_billed,
                 }
                 for r in sorted(self.metering.values(), key=lambda r: (r.hour, r.license_arn, r.dimension))
                 if product_code is None or r.product_code == product_code

@@ -62,3 +62,5 @@ class SbMeterRecord:
     quantity: str  # decimal text: Quantity or QuantityAsDecimal as sent
     received_at: datetime
     allocations: list[dict[str, object]] = field(default_factory=list)
+    #: sent with both ProductCode and LicenseArn: AWS bills such a record twice (BatchMeterUsage's ProductCode)
+    double_billed: bool = False
