@@ -205,6 +205,32 @@ def test_licensearn_records_need_no_productcode_and_both_bill_twice(running_sand
     assert not stored["conformity_accounts"]["double_billed"] and stored["network_security_gb"]["double_billed"]
 
 
+@pytest.mark.parametrize("quantity", ["1e3", "NaN", "-1", "01", "1.1234567", "12345678901", "Infinity"])
+def test_quantity_as_decimal_follows_the_models_pattern(running_sandbox: RunningSandbox, quantity: str) -> None:
+    """botocore's meteringmarketplace model, shape UsageQuantityAsDecimalString: pattern
+    ^(0|[1-9][0-9]{0,9})(\\.[0-9]{1,6})?$. botocore does not check patterns; AWS answers a ValidationException,
+    and nothing is billed."""
+    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
+    client = running_sandbox.client("meteringmarketplace", SELLER)
+    bad = {**record(ent["licenseArn"]), "QuantityAsDecimal": quantity}
+    del bad["Quantity"]
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        client.batch_meter_usage(UsageRecords=[bad])
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "regular expression pattern" in err.value.response["Error"]["Message"]
+    assert running_sandbox.control("GET", "metering", params={"product_code": PRODUCT_CODE}) == []
+
+
+def test_a_dimension_longer_than_the_model_allows_is_refused(running_sandbox: RunningSandbox) -> None:
+    """botocore's meteringmarketplace model: UsageRecord.Dimension is 1-255 characters; botocore checks only the
+    minimum, the service the maximum."""
+    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
+    client = running_sandbox.client("meteringmarketplace", SELLER)
+    with pytest.raises(botocore.exceptions.ClientError, match="less than or equal to 255"):
+        client.batch_meter_usage(UsageRecords=[record(ent["licenseArn"], dim="d" * 256)])
+
+
 def test_customeridentifier_records_need_productcode(running_sandbox: RunningSandbox) -> None:
     """botocore's BatchMeterUsage documentation, member ProductCode: required for CustomerIdentifier records."""
     client = running_sandbox.client("meteringmarketplace", SELLER)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -81,6 +82,44 @@ def _convert_timestamps(value: Any, shape: Shape) -> Any:
     return value
 
 
+@cache
+def _pattern(regex: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(regex)
+    except re.error:  # a Java-only construct: left to the operation's own checks
+        return None
+
+
+def _constraint_errors(value: Any, shape: Shape, where: str) -> Iterator[str]:
+    """What botocore's client-side validator leaves to the server: max lengths and sizes, patterns and enums,
+    as the service model declares them (AWS answers such a request with a ValidationException)."""
+    meta = shape.metadata
+    fails = f"at '{where}' failed to satisfy constraint: Member must"
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                yield from _constraint_errors(value[name], member, f"{where}.{name}" if where else name)
+    elif shape.type_name == "list" and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            yield f"Value {fails} have length less than or equal to {meta['max']}"
+        for i, item in enumerate(value):
+            yield from _constraint_errors(item, shape.member, f"{where}.{i + 1}.member")
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            yield from _constraint_errors(item, shape.value, f"{where}.{key}")
+    elif shape.type_name == "string" and isinstance(value, str):
+        shown = repr(value[:64])
+        if "max" in meta and len(value) > meta["max"]:
+            yield f"Value {fails} have length less than or equal to {meta['max']}"
+        pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+        if pattern is not None and not pattern.search(value):
+            yield f"Value {shown} {fails} satisfy regular expression pattern: {meta['pattern']}"
+        if shape.enum and value not in shape.enum:
+            yield f"Value {shown} {fails} satisfy enum value set: {shape.enum}"
+    elif shape.type_name in ("integer", "long") and isinstance(value, int) and "max" in meta and value > meta["max"]:
+        yield f"Value {value} {fails} have value less than or equal to {meta['max']}"
+
+
 def validated_input(op: OperationModel, params: Any) -> dict[str, Any]:
     """Check members against the model the way AWS does, and turn timestamps into datetimes."""
     if not isinstance(params, dict):
@@ -97,6 +136,9 @@ def validated_input(op: OperationModel, params: Any) -> dict[str, Any]:
     if report.has_errors():
         lines = [line.strip() for line in report.generate_report().splitlines() if line.strip()]
         raise validation(f"{len(lines)} validation error(s) detected: " + "; ".join(lines))
+    broken = list(_constraint_errors(params, shape, ""))
+    if broken:
+        raise validation(f"{len(broken)} validation error(s) detected: " + "; ".join(broken))
     converted = _convert_timestamps(params, shape)
     assert isinstance(converted, dict)
     return converted
