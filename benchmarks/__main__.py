@@ -79,11 +79,12 @@ def bench_sandbox_metering() -> None:
 
     import boto3
 
+    from mplink.sandbox.catalog import seed_catalog
     from mplink.sandbox.marketplace import SandboxSettings
     from mplink.sandbox.server import build_sandbox
     from tests.servers import serve_app
 
-    catalog = load_catalog()
+    catalog = seed_catalog()
     product = catalog.products[0]
     public = next(o for o in product.offers if not o.private)
     dims = sorted(product.dimension_keys())
@@ -94,7 +95,7 @@ def bench_sandbox_metering() -> None:
             start = box.market.now() - timedelta(hours=23)
             licenses = []
             for i in range(150):
-                a = box.market.subscribe(f"{100000000000 + i:012d}", public.offer_id)
+                a = box.market.agreement.subscribe(f"{100000000000 + i:012d}", public.offer_id)
                 a.start_time = start - timedelta(hours=1)
                 licenses.append((a.account_id, a.license_arn))
             records = [

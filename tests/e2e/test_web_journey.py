@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from mplink.adapters.aws import SellerMarketplace
-from mplink.adapters.catalog_file import load_catalog
+from mplink.sandbox.catalog import seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
 from mplink.services.tenants import create_tenant
@@ -125,7 +125,7 @@ def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         # the seller first (the sandbox delivers events to it), then the sandbox, then point the seller at it
         with serve_app(app) as seller:
             box = build_sandbox(
-                load_catalog(),
+                seed_catalog(),
                 tmp_path / "sandbox.db",
                 SandboxSettings(provisioning_delay=timedelta(0), fulfillment_url=f"{seller}/marketplace/register"),
                 event_endpoint=f"{seller}/events/eventbridge",
@@ -138,8 +138,8 @@ def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
                     state.settings = replace(
                         settings, aws_endpoint_url=sandbox, marketplace_url=f"{sandbox}/console/{{account}}"
                     )
-                    source = box.market.subscribe(SRC, PRIVATE_OFFER)
-                    link_over_http(seller, box.market.issue_token(source, "console").token)
+                    source = box.market.agreement.subscribe(SRC, PRIVATE_OFFER)
+                    link_over_http(seller, box.market.agreement.issue_token(source, "console").token)
                     eventually(lambda: box.dispatcher.pending() == 0)
                     yield Running(seller, sandbox, box, source.agreement_id)
                     eventually(lambda: box.dispatcher.pending() == 0)
@@ -337,14 +337,14 @@ def test_the_change_page_script_marks_the_steps_from_the_account_change(
         assert [state for state, _ in step_states(admin)] == ["todo"] * 3
 
         # step 1 happens elsewhere (another browser confirms 2222's registration); this page follows by itself
-        destination = run.box.market.subscribe(DST, PRIVATE_OFFER)
-        link_over_http(run.seller, run.box.market.issue_token(destination, "console").token)
+        destination = run.box.market.agreement.subscribe(DST, PRIVATE_OFFER)
+        link_over_http(run.seller, run.box.market.agreement.issue_token(destination, "console").token)
         admin.wait_for_selector("#state-cancel[data-state=waiting]")
         assert step_states(admin) == [("done", done), ("done", done), ("waiting", waiting)]
         shot(admin, "waiting")
 
         # step 3: the source is cancelled in AWS Marketplace; the sandbox tells the seller; the script marks it
-        run.box.market.cancel_agreement(SRC, {"agreementId": run.source}, from_console=True)
+        run.box.market.agreement.cancel_agreement(SRC, {"agreementId": run.source}, from_console=True)
         admin.wait_for_selector("#state-cancel[data-state=done]")
         assert step_states(admin) == [("done", done)] * 3
         assert admin.inner_text("#status-pending") == admin.get_attribute("#status-pending", "data-none")

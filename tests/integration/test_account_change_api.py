@@ -51,14 +51,14 @@ class Api:
     def link(self, account: str) -> str:
         """Subscribe in the sandbox and link with the registration token, as ``mplink move`` does."""
         market = self.sandbox.box.market
-        agreement = market.subscribe(account, PRIVATE_OFFER)
-        token = market.issue_token(agreement, "console").token
+        agreement = market.agreement.subscribe(account, PRIVATE_OFFER)
+        token = market.agreement.issue_token(agreement, "console").token
         r = self.call("POST", "/link", json={"registration_token": token})
         assert r.status_code == 200, r.text
         return agreement.agreement_id
 
     def cancel_in_marketplace(self, account: str, agreement_id: str) -> None:
-        self.sandbox.box.market.cancel_agreement(account, {"agreementId": agreement_id}, from_console=True)
+        self.sandbox.box.market.agreement.cancel_agreement(account, {"agreementId": agreement_id}, from_console=True)
 
     def deliver_events(self) -> None:
         """What EventBridge would do: POST each event the sandbox emitted to the seller (again: idempotent)."""

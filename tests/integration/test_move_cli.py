@@ -153,7 +153,7 @@ def test_source_not_cancellable_prints_console_steps_and_status_waits(move_world
     assert pending["account_change"]["state"] == "verified"
     shown = move_world.status(state)
     assert "The subscription in 1111-1111-1111 is still active" in shown.out and "  [ ] cancel:" in shown.out
-    sb.box.market.cancel_agreement(SRC, {"agreementId": move_world.src_agreement}, from_console=True)
+    sb.box.market.agreement.cancel_agreement(SRC, {"agreementId": move_world.src_agreement}, from_console=True)
     ended = json.loads(move_world.status(state, "--wait", "30", "--json").out)
     assert ended["source_pending"] is False and "completed" in ended["steps_done"]
 
@@ -170,11 +170,11 @@ class ConsoleBuyer(Observer):
         market, seller = self.mw.world.sandbox.box.market, self.mw.world.seller
         if key == "manual.subscribe":
             assert seller.subscription()["aws_account_id"] == SRC  # move waits for the buyer
-            agreement = market.subscribe(DST, PRIVATE_OFFER)  # the buyer's clicks in the console ...
-            link(seller, market.issue_token(agreement, "console").token)  # ... and the confirmation
+            agreement = market.agreement.subscribe(DST, PRIVATE_OFFER)  # the buyer's clicks in the console ...
+            link(seller, market.agreement.issue_token(agreement, "console").token)  # ... and the confirmation
         elif key == "manual.cancel":
             assert seller.subscription()["pending_cancellations"] != []  # verified, the source still active
-            market.cancel_agreement(SRC, {"agreementId": self.mw.src_agreement}, from_console=True)
+            market.agreement.cancel_agreement(SRC, {"agreementId": self.mw.src_agreement}, from_console=True)
 
 
 def test_manual_mode_checks_each_console_step_through_the_seller(move_world: MoveWorld) -> None:

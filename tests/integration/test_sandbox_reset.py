@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from mplink.adapters.catalog_file import parse_catalog, seed_catalog_text
+from mplink.adapters.catalog_file import seed_catalog_text
+from mplink.sandbox.catalog import read_catalog
 from mplink.sandbox.marketplace import Faults, SandboxSettings
 from mplink.sandbox.server import build_sandbox
 from tests.support.buyer import subscribe
@@ -79,7 +80,7 @@ def test_reset_restores_everything_a_test_can_change(running_sandbox: RunningSan
     # a test that does a bit of everything
     agreement_id = subscribe(sb, SRC, PUBLIC_OFFER)
     market = sb.box.market
-    token = market.issue_token(market.agreements[agreement_id], "console").token
+    token = market.agreement.issue_token(market.agreements[agreement_id], "console").token
     seller = sb.client("meteringmarketplace", SELLER)
     license_arn = seller.resolve_customer(RegistrationToken=token)["LicenseArn"]
     sb.control("POST", "clock", json={"advance_seconds": 7200})
@@ -142,7 +143,7 @@ def legacy_sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
     data = json.loads(seed_catalog_text())
     data["products"][0]["legacy"] = True
     box = build_sandbox(
-        parse_catalog(json.dumps(data)),
+        read_catalog(json.dumps(data)),
         tmp_path / "sb.db",
         SandboxSettings(provisioning_delay=timedelta(0)),
         sns_endpoint=f"http://127.0.0.1:{free_port()}/events/sns",

@@ -13,7 +13,8 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from mplink.adapters.catalog_file import load_catalog, parse_catalog, seed_catalog_text
+from mplink.adapters.catalog_file import seed_catalog_text
+from mplink.sandbox.catalog import read_catalog, seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import build_sandbox
 from tests.support.buyer import subscribe
@@ -79,8 +80,8 @@ def test_api_token_expires_after_30_minutes(running_sandbox: RunningSandbox) -> 
 
 def test_console_token_expires_after_4_hours(running_sandbox: RunningSandbox) -> None:
     market = running_sandbox.box.market
-    agreement = market.subscribe(DST, PRIVATE_OFFER)
-    token = market.issue_token(agreement, "console").token
+    agreement = market.agreement.subscribe(DST, PRIVATE_OFFER)
+    token = market.agreement.issue_token(agreement, "console").token
     seller = running_sandbox.client("meteringmarketplace", SELLER)
     running_sandbox.control("POST", "clock", json={"advance_seconds": 4 * 3600 - 60})
     assert seller.resolve_customer(RegistrationToken=token)["Metadata"]["AgreementId"] == agreement.agreement_id
@@ -138,7 +139,7 @@ def test_one_product_per_call(tmp_path: Path) -> None:
     for o in second["offers"]:
         o["offer_id"] += "-2"
     data["products"].append(second)
-    catalog = parse_catalog(json.dumps(data))
+    catalog = read_catalog(json.dumps(data))
     box = build_sandbox(catalog, tmp_path / "sb.db", SandboxSettings(provisioning_delay=timedelta(0)))
     try:
         with serve_app(box.app) as url:
@@ -396,14 +397,14 @@ def test_cancel_refused_when_not_eligible(running_sandbox: RunningSandbox) -> No
     with pytest.raises(agr.exceptions.ValidationException, match="not eligible"):
         agr.cancel_agreement(agreementId=agreement_id)
     assert agr.describe_agreement(agreementId=agreement_id)["status"] == "ACTIVE"
-    running_sandbox.box.market.cancel_agreement(SRC, {"agreementId": agreement_id}, from_console=True)
+    running_sandbox.box.market.agreement.cancel_agreement(SRC, {"agreementId": agreement_id}, from_console=True)
     assert agr.describe_agreement(agreementId=agreement_id)["status"] == "CANCELLED"
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "sandbox.db"
     settings = SandboxSettings(provisioning_delay=timedelta(0))
-    box = build_sandbox(load_catalog(), state, settings)
+    box = build_sandbox(seed_catalog(), state, settings)
     try:
         with serve_app(box.app) as url:
             sb = RunningSandbox(box, url)
@@ -412,7 +413,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
             sb.control("POST", "clock", json={"advance_seconds": 30})
     finally:
         box.close()
-    box = build_sandbox(load_catalog(), state, settings)
+    box = build_sandbox(seed_catalog(), state, settings)
     try:
         with serve_app(box.app) as url:
             sb = RunningSandbox(box, url)

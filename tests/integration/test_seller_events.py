@@ -154,12 +154,12 @@ def test_legacy_product_lifecycle_arrives_over_signed_sns(
 ) -> None:
     """A legacy product, EventBridge off: the sandbox signs SNS messages with its certificate, the seller
     trusts it by prefix, verifies each one, and the unsubscribe ends the agreement by CustomerIdentifier."""
-    from mplink.adapters.catalog_file import parse_catalog, seed_catalog_text
+    from mplink.adapters.catalog_file import seed_catalog_text
 
     data = json.loads(seed_catalog_text())
     data["products"][0]["legacy"] = True
-    catalog = parse_catalog(json.dumps(data))
-    for world in make_world(tmp_path, database_url, monkeypatch, http_events=False, catalog=catalog, sns=True):
+    text = json.dumps(data)
+    for world in make_world(tmp_path, database_url, monkeypatch, http_events=False, catalog_text=text, sns=True):
         seller, sb = world.seller, world.sandbox
         agreement = subscribe(sb, DST, PRIVATE_OFFER)
         linked = link(seller, token_for(sb, DST, agreement))

@@ -104,12 +104,12 @@ class Seller:
     def subscribe(self, account: str, offer: str = PRIVATE_OFFER) -> tuple[str, str]:
         """Subscribe in the sandbox and press "Set up your account": the agreement id and a console token."""
         market = self.sandbox.box.market
-        agreement = market.subscribe(account, offer)
-        return agreement.agreement_id, market.issue_token(agreement, "console").token
+        agreement = market.agreement.subscribe(account, offer)
+        return agreement.agreement_id, market.agreement.issue_token(agreement, "console").token
 
     def token_for(self, agreement_id: str) -> str:
         market = self.sandbox.box.market
-        return market.issue_token(market.agreements[agreement_id], "console").token
+        return market.agreement.issue_token(market.agreements[agreement_id], "console").token
 
     def register(self, token: str) -> httpx.Response:
         return self.client.post("/marketplace/register", data={"x-amzn-marketplace-token": token})
@@ -132,7 +132,7 @@ class Seller:
         return agreement_id
 
     def cancel_in_marketplace(self, account: str, agreement_id: str) -> None:
-        self.sandbox.box.market.cancel_agreement(account, {"agreementId": agreement_id}, from_console=True)
+        self.sandbox.box.market.agreement.cancel_agreement(account, {"agreementId": agreement_id}, from_console=True)
 
     def deliver_events(self) -> int:
         """What EventBridge would do: POST each event the sandbox emitted to the seller (again: idempotent)."""
@@ -679,7 +679,7 @@ def test_a_public_to_private_switch_carries_the_link_over(sqlite_seller: Seller)
     assert text(doc, "offer-name") == PUBLIC_NAME and text(doc, "proposer") == "Trend Micro (9999-9999-9999)"
     wizard = s.page("/subscription/change")
     assert text(wizard, "offer-to-choose") == PRIVATE_NAME  # the private offer the source account can see
-    s.sandbox.box.market.subscribe(SRC, PRIVATE_OFFER)  # REPLACE: the marketplace ends the public agreement
+    s.sandbox.box.market.agreement.subscribe(SRC, PRIVATE_OFFER)  # REPLACE: the marketplace ends the public agreement
     s.deliver_events()
     doc = s.page("/subscription")
     assert text(doc, "offer-name").startswith(PRIVATE_NAME)

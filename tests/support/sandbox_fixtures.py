@@ -18,7 +18,7 @@ import boto3
 import httpx
 import pytest
 
-from mplink.adapters.catalog_file import load_catalog
+from mplink.sandbox.catalog import seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
 from tests.support.servers import serve_app
@@ -87,7 +87,7 @@ def sandbox_settings() -> SandboxSettings:
 @pytest.fixture(scope="session")
 def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     """One sandbox server for the whole session; use ``running_sandbox``, which resets it for each test."""
-    box = build_sandbox(load_catalog(), tmp_path_factory.mktemp("sandbox") / "sandbox.db", immediate_provisioning())
+    box = build_sandbox(seed_catalog(), tmp_path_factory.mktemp("sandbox") / "sandbox.db", immediate_provisioning())
     try:
         with serve_app(box.app) as url:
             yield RunningSandbox(box, url)

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from mplink.adapters.aws import SellerMarketplace
-from mplink.adapters.catalog_file import load_catalog
+from mplink.adapters.catalog_file import load_catalog, parse_catalog
 from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
 from mplink.config import Settings
-from mplink.domain.catalog import Catalog
+from mplink.sandbox.catalog import read_catalog, seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import build_sandbox
 from mplink.services.auth import create_api_key
@@ -73,7 +73,7 @@ def make_world(
     monkeypatch: pytest.MonkeyPatch,
     queue_url: str | None = None,
     http_events: bool = True,
-    catalog: Catalog | None = None,
+    catalog_text: str | None = None,
     sns: bool = False,
 ) -> Iterator[World]:
     """The seller app first (so the sandbox can post events to it), then the sandbox pointed at it."""
@@ -82,7 +82,7 @@ def make_world(
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     upgrade(database_url)
     store = Store(database_url)
-    catalog = catalog or load_catalog()
+    catalog = parse_catalog(catalog_text) if catalog_text else load_catalog()
     store_catalog(store.uow(), catalog)
     tenant_id = create_tenant(store.uow(), "Example Corp", ADMIN_EMAIL, ADMIN_PASSWORD)
     tenant_key, _ = create_api_key(store.uow(), tenant_id, "e2e")
@@ -98,7 +98,7 @@ def make_world(
     app = create_app(settings, store=store)
     with serve_app(app) as seller_url:
         box = build_sandbox(
-            catalog,
+            read_catalog(catalog_text) if catalog_text else seed_catalog(),
             tmp_path / "sandbox.db",
             SandboxSettings(provisioning_delay=timedelta(0), fulfillment_url=f"{seller_url}/marketplace/register"),
             event_endpoint=f"{seller_url}/events/eventbridge" if http_events else None,

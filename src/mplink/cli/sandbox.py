@@ -33,7 +33,7 @@ def sandbox(
     ] = 2.0,
 ) -> None:
     """Run the local AWS Marketplace: seller and buyer APIs for boto3, a buyer console, event delivery."""
-    from mplink.adapters.catalog_file import load_catalog
+    from mplink.sandbox.catalog import CatalogError, load_catalog
     from mplink.sandbox.marketplace import SandboxSettings
     from mplink.sandbox.server import build_sandbox, serve
 
@@ -47,7 +47,11 @@ def sandbox(
         if url is not None and not url.startswith(("http://", "https://")):
             fail(f"{name} must be an http:// or https:// URL")
     with friendly_errors():
-        cat = load_catalog(catalog or settings().catalog)
+        path = catalog or settings().catalog
+    try:
+        cat = load_catalog(path)
+    except CatalogError as exc:
+        fail(str(exc))
     sb_settings = SandboxSettings(
         console_token_ttl=timedelta(minutes=console_token_minutes),
         api_token_ttl=timedelta(minutes=api_token_minutes),

@@ -20,9 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mplink.domain.catalog import Offer, Product
-from mplink.domain.ids import format_account_id
 from mplink.rendering import N_, Renderer
+from mplink.sandbox.catalog import Offer, Product, format_account_id
 from mplink.sandbox.errors import SandboxError
 from mplink.sandbox.marketplace import Marketplace
 from mplink.sandbox.model import SbAgreement
@@ -336,7 +335,7 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
                     code="ConflictException",
                 )
             try:
-                return market.subscribe(account, offer.offer_id)
+                return market.agreement.subscribe(account, offer.offer_id)
             except SandboxError as exc:
                 return PageError(
                     exc.status if 400 <= exc.status < 500 else 409,
@@ -410,7 +409,7 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
                     code="ConflictException",
                     account=account,
                 )
-            token = market.issue_token(a, "console")
+            token = market.agreement.issue_token(a, "console")
             replaced = None
             if a.previous_agreement_id and a.previous_agreement_id in market.agreements:
                 replaced = market.offer(market.agreements[a.previous_agreement_id].offer_id)[1].name
@@ -480,7 +479,7 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
                     )
                     return cancel_page(request, account, a, error)
                 try:
-                    market.cancel_agreement(account, {"agreementId": a.agreement_id}, from_console=True)
+                    market.agreement.cancel_agreement(account, {"agreementId": a.agreement_id}, from_console=True)
                 except SandboxError as exc:
                     error = PageError(
                         exc.status if 400 <= exc.status < 500 else 409,

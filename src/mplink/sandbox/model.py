@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+def hour_of(ts: datetime) -> datetime:
+    """The metering hour a timestamp falls in."""
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
 @dataclass
 class SbAgreement:
     agreement_id: str

@@ -9,8 +9,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from mplink.domain.catalog import Catalog
 from mplink.sandbox.app import create_app
+from mplink.sandbox.catalog import Catalog
 from mplink.sandbox.events import EventDispatcher, SnsPublisher
 from mplink.sandbox.marketplace import Marketplace, SandboxSettings
 from mplink.sandbox.persist import StateFile

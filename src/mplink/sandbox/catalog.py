@@ -1,0 +1,216 @@
+"""What the sandbox sells: its own model of products, offers and buyer accounts, read from a catalog file.
+
+The sandbox reads the same catalog file format as the seller, but keeps its own model of it: an emulator
+that shared the product's model would hide the product's mistakes about AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class CatalogError(ValueError):
+    """The catalog file cannot be used; the message names the file and the field at fault."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str
+    name: str
+    unit: str = "Units"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    dimensions: tuple[Dimension, ...] = ()
+
+
+@dataclass(frozen=True)
+class Offer:
+    offer_id: str
+    name: str
+    private: bool
+    proposer_account_id: str
+    resale_authorization_id: str | None = None
+    buyer_account_ids: tuple[str, ...] = ()
+    proposer_name: str | None = None
+    prices: tuple[tuple[str, str], ...] = ()
+    #: False when AWS refuses CancelAgreement for it (the buyer must cancel in the console)
+    api_cancellable: bool = True
+
+    def price_of(self, dimension_key: str) -> str:
+        return dict(self.prices).get(dimension_key, "0.00")
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    product_code: str
+    title: str
+    fulfillment_url: str
+    services: tuple[Service, ...]
+    offers: tuple[Offer, ...]
+    #: legacy products identify buyers by CustomerIdentifier (and get SNS messages)
+    legacy: bool = False
+
+    def dimension_keys(self) -> frozenset[str]:
+        return frozenset(d.key for s in self.services for d in s.dimensions)
+
+    def offer(self, offer_id: str) -> Offer | None:
+        return next((o for o in self.offers if o.offer_id == offer_id), None)
+
+
+@dataclass(frozen=True)
+class BuyerAccount:
+    account_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    seller_account_id: str
+    products: tuple[Product, ...]
+    buyer_accounts: tuple[BuyerAccount, ...] = field(default_factory=tuple)
+    seller_name: str = "Seller"
+
+    def product(self, product_id_or_code: str) -> Product | None:
+        return next((p for p in self.products if product_id_or_code in (p.product_id, p.product_code)), None)
+
+    def find_offer(self, offer_id: str) -> tuple[Product, Offer] | None:
+        for p in self.products:
+            o = p.offer(offer_id)
+            if o is not None:
+                return p, o
+        return None
+
+
+class _Reader:
+    """Reads one JSON object, naming the field at fault (``products[0].offers[1].name``) when it is wrong."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, what: str) -> CatalogError:
+        return CatalogError(f"{self.source}: {where}: {what}")
+
+    def obj(self, value: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "must be an object")
+        return value
+
+    def text(self, o: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+        value = o.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.fail(f"{where}.{key}" if where else key, "must be a non-empty string")
+        return value
+
+    def account(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not _ACCOUNT.match(value):
+            raise self.fail(where, "must be a 12-digit AWS account id")
+        return value
+
+    def items(self, o: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> list[Any]:
+        value = o.get(key, [] if not required else None)
+        if not isinstance(value, list) or (required and not value):
+            raise self.fail(f"{where}.{key}" if where else key, "must be a non-empty list")
+        return value
+
+
+def read_catalog(text: str, source: str = "catalog") -> Catalog:
+    """Read catalog JSON (the format of ``mplink/data/catalog.json``) into the sandbox's model."""
+    r = _Reader(source)
+    try:
+        raw = r.obj(json.loads(text), "(top level)")
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{source}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    products = []
+    for i, p_raw in enumerate(r.items(raw, "products", "")):
+        where = f"products[{i}]"
+        p = r.obj(p_raw, where)
+        services = []
+        for j, s_raw in enumerate(r.items(p, "services", where)):
+            s = r.obj(s_raw, f"{where}.services[{j}]")
+            dims = tuple(
+                Dimension(
+                    r.text(d, "key", f"{where}.services[{j}].dimensions[{k}]"),
+                    r.text(d, "name", f"{where}.services[{j}].dimensions[{k}]"),
+                    r.text(d, "unit", f"{where}.services[{j}].dimensions[{k}]", "Units"),
+                )
+                for k, d in enumerate(r.obj(x, where) for x in r.items(s, "dimensions", where, required=False))
+            )
+            services.append(Service(r.text(s, "name", f"{where}.services[{j}]"), dims))
+        offers = []
+        for j, o_raw in enumerate(r.items(p, "offers", where)):
+            ow = f"{where}.offers[{j}]"
+            o = r.obj(o_raw, ow)
+            prices = r.obj(o.get("prices", {}), f"{ow}.prices")
+            offers.append(
+                Offer(
+                    offer_id=r.text(o, "offer_id", ow),
+                    name=r.text(o, "name", ow),
+                    private=bool(o.get("private")),
+                    proposer_account_id=r.account(o.get("proposer_account_id"), f"{ow}.proposer_account_id"),
+                    resale_authorization_id=o.get("resale_authorization_id"),
+                    buyer_account_ids=tuple(
+                        r.account(b, f"{ow}.buyer_account_ids[{k}]")
+                        for k, b in enumerate(r.items(o, "buyer_account_ids", ow, required=False))
+                    ),
+                    proposer_name=o.get("proposer_name"),
+                    prices=tuple(sorted((str(k), str(v)) for k, v in prices.items())),
+                    api_cancellable=bool(o.get("api_cancellable", True)),
+                )
+            )
+        products.append(
+            Product(
+                product_id=r.text(p, "product_id", where),
+                product_code=r.text(p, "product_code", where),
+                title=r.text(p, "title", where),
+                fulfillment_url=r.text(p, "fulfillment_url", where),
+                services=tuple(services),
+                offers=tuple(offers),
+                legacy=bool(p.get("legacy", False)),
+            )
+        )
+    buyers = tuple(
+        BuyerAccount(r.account(b.get("account_id"), f"buyer_accounts[{i}].account_id"), str(b.get("name", "")))
+        for i, b in enumerate(r.obj(x, "buyer_accounts") for x in r.items(raw, "buyer_accounts", "", required=False))
+    )
+    return Catalog(
+        seller_account_id=r.account(raw.get("seller_account_id"), "seller_account_id"),
+        products=tuple(products),
+        buyer_accounts=buyers,
+        seller_name=r.text(raw, "seller_name", "", "Seller"),
+    )
+
+
+def seed_catalog() -> Catalog:
+    """The seed's scenario, the catalog shipped inside the package."""
+    text = resources.files("mplink").joinpath("data/catalog.json").read_text(encoding="utf-8")
+    return read_catalog(text, "built-in catalog")
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """A catalog file, or the shipped seed scenario when ``path`` is None."""
+    if path is None:
+        return seed_catalog()
+    p = Path(path)
+    try:
+        return read_catalog(p.read_text(encoding="utf-8"), str(p))
+    except FileNotFoundError as exc:
+        raise CatalogError(f"{p}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{p}: cannot read it ({exc})") from exc
+
+
+def format_account_id(account_id: str) -> str:
+    """The way the AWS console shows an account id: ``2222-2222-2222``."""
+    return f"{account_id[0:4]}-{account_id[4:8]}-{account_id[8:12]}" if len(account_id) == 12 else account_id
