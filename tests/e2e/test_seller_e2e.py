@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -15,9 +15,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from mplink.adapters.aws import SellerMarketplace
+from mplink.domain.clock import HOUR, hour_of
 from mplink.worker import Worker
 from tests.support.buyer import subscribe
-from tests.support.journey import link, token_for, wait_until
+from tests.support.journey import link, metering_requests, token_for, usage, wait_until
 from tests.support.pgserver import free_port
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, SRC
 from tests.support.seller_fixtures import World, make_world
@@ -50,6 +51,11 @@ def world_sqs(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 
 
 def test_seed_procedure_through_api_sandbox_sqs_and_worker(world_sqs: World) -> None:
+    """Register, link, change the paying account, cancel the source, meter the hour: the whole journey.
+
+    No BatchMeterUsage request carries ProductCode together with LicenseArn records: botocore's
+    BatchMeterUsage documentation (member ProductCode) says LicenseArn integrations must not send
+    ProductCode, and that sending both for one customer and hour is billed twice."""
     seller, sb = world_sqs.seller, world_sqs.sandbox
     worker = Worker(
         seller.store.uow, SellerMarketplace(sb.url), seller.app.state.mplink.settings.events_queue_url, replay_every=0.5
@@ -62,6 +68,7 @@ def test_seed_procedure_through_api_sandbox_sqs_and_worker(world_sqs: World) -> 
         src_agreement = subscribe(sb, SRC, PRIVATE_OFFER)
         before = link(seller, token_for(sb, SRC, src_agreement))
         assert before["type"] == "aws_marketplace" and before["aws_account_id"] == SRC
+        assert usage(seller, "on-the-source", 3, datetime.now(UTC))["unbillable"] == 0
 
         # step 1: subscribe from the destination account and link it (the billing-account change)
         dst_agreement = subscribe(sb, DST, PRIVATE_OFFER)
@@ -70,6 +77,7 @@ def test_seed_procedure_through_api_sandbox_sqs_and_worker(world_sqs: World) -> 
         assert after["agreement_id"] == dst_agreement
         assert len(after["services"]) == SERVICES and all(s["registered"] for s in after["services"])
         assert after["pending_cancellations"] == [{"aws_account_id": SRC, "agreement_id": src_agreement}]
+        assert usage(seller, "on-the-destination", 4, datetime.now(UTC))["unbillable"] == 0
         wait_until(lambda: (seller.subscription()["offer"] or {}).get("private") is True, what="offer details")
         offer = seller.subscription()["offer"]
         assert offer["name"] == "Classmethod, Inc. for SaaS 2026-01-01- Private Offer"
@@ -87,6 +95,23 @@ def test_seed_procedure_through_api_sandbox_sqs_and_worker(world_sqs: World) -> 
             (src_agreement, dst_agreement, "done")
         ]
         wait_until(lambda: worker.stats.get("events_processed", 0) >= 4, what="events through SQS")
+
+        # the hour is metered: each account billed for its own part, and never both ways at once
+        hour = hour_of(datetime.now(UTC))
+        metering = Worker(seller.store.uow, SellerMarketplace(sb.url), meter=True)
+        metered = metering.metering_round(now=hour + HOUR + timedelta(minutes=6))
+        assert metered["sent"] == metered["written"] > 0
+        requests = metering_requests(sb)
+        assert requests, "the worker metered through BatchMeterUsage"
+        for request in requests:
+            with_license = [r for r in request["UsageRecords"] if r.get("LicenseArn")]
+            assert not (with_license and "ProductCode" in request), request
+        billed = {
+            (r["account_id"], r["dimension"]): r["quantity"]
+            for r in sb.control("GET", "metering")
+            if r["hour"] == hour.isoformat()
+        }
+        assert billed[(SRC, "conformity_accounts")] == 3 and billed[(DST, "conformity_accounts")] == 4
     finally:
         stop.set()
         thread.join(10)

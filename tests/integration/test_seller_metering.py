@@ -10,29 +10,11 @@ from mplink.adapters.aws import SellerMarketplace
 from mplink.domain.clock import HOUR, hour_of
 from mplink.worker import Worker
 from tests.support.buyer import subscribe
-from tests.support.journey import link, token_for
+from tests.support.journey import link, token_for, usage
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_CODE, SRC
 from tests.support.seller_fixtures import World
 
 DIMENSIONS = 6  # the seed's product meters six dimensions (account management has none)
-
-
-def usage(seller: object, key: str, quantity: int, at: datetime) -> dict[str, int]:
-    body = {
-        "events": [
-            {
-                "tenant_id": seller.tenant_id,
-                "dimension": "conformity_accounts",  # type: ignore[attr-defined]
-                "quantity": quantity,
-                "timestamp": at.isoformat(),
-                "idempotency_key": key,
-            }
-        ]
-    }
-    response = seller.api("POST", "/usage", json=body)  # type: ignore[attr-defined]
-    assert response.status_code == 200, response.text
-    result: dict[str, int] = response.json()
-    return result
 
 
 def test_hour_of_the_change_bills_both_accounts(world: World) -> None:

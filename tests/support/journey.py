@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from tests.support.sandbox_fixtures import RunningSandbox
@@ -29,3 +30,21 @@ def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def usage(
+    seller: Seller, key: str, quantity: int, at: datetime, dimension: str = "conformity_accounts"
+) -> dict[str, int]:
+    """Report usage through the seller's API, as the SaaS does."""
+    event = {"tenant_id": seller.tenant_id, "dimension": dimension, "quantity": quantity}
+    body = {"events": [{**event, "timestamp": at.isoformat(), "idempotency_key": key}]}
+    response = seller.api("POST", "/usage", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, int] = response.json()
+    return result
+
+
+def metering_requests(sb: RunningSandbox) -> list[dict[str, Any]]:
+    """Every BatchMeterUsage request the sandbox received, as its call log kept it."""
+    calls: list[dict[str, Any]] = sb.control("GET", "calls", params={"operation": "BatchMeterUsage"})
+    return [c["request"] for c in calls if c["request"] is not None]

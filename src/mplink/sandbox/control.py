@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -111,6 +112,7 @@ def mount_control(
                 "service": c.service,
                 "operation": c.operation,
                 "outcome": c.outcome,
+                "request": _plain(c.request),
             }
             for c in list(market.calls)
             if (operation is None or c.operation == operation) and (account_id is None or c.account_id == account_id)
@@ -159,6 +161,17 @@ async def _json(request: Request) -> dict[str, Any]:
     except ValueError:
         body = None
     return body if isinstance(body, dict) else {}
+
+
+def _plain(value: Any) -> Any:
+    """Request members as JSON: timestamps in ISO 8601."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _control_error(exc: SandboxError) -> Response:

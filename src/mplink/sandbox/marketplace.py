@@ -60,6 +60,8 @@ class CallRecord:
     service: str
     operation: str
     outcome: str
+    #: the request's members as the sandbox read them (None when the request could not be read)
+    request: dict[str, Any] | None = None
 
 
 Emit = Callable[[str, dict[str, Any], list[str]], None]
@@ -144,8 +146,10 @@ class Marketplace:
     def chance(self, pct: float) -> bool:
         return pct > 0 and self._rng.random() * 100 < pct
 
-    def record_call(self, account: str, service: str, operation: str, outcome: str) -> None:
-        self.calls.append(CallRecord(self.now(), account, service, operation, outcome))
+    def record_call(
+        self, account: str, service: str, operation: str, outcome: str, request: dict[str, Any] | None = None
+    ) -> None:
+        self.calls.append(CallRecord(self.now(), account, service, operation, outcome, request))
 
     def inject_faults(self, account: str, internal_error_code: str) -> None:
         """Random throttling and internal errors, as configured (POST /_sandbox/faults)."""

@@ -48,6 +48,7 @@ def mount_aws(app: FastAPI, market: Marketplace) -> None:
 
     def call(service: str, op_name: str, request: Request, params: Any) -> dict[str, Any]:
         account = "unknown"
+        args: dict[str, Any] | None = None
         try:
             account = protocol.caller_account({k.lower(): v for k, v in request.headers.items()})
             op = protocol.operation(service, op_name)
@@ -59,10 +60,10 @@ def mount_aws(app: FastAPI, market: Marketplace) -> None:
             market.tick()
             market.inject_faults(account, internal)
             result = handler(account, args)
-            market.record_call(account, service, op_name, "ok")
+            market.record_call(account, service, op_name, "ok", args)
             return result
         except SandboxError as exc:
-            market.record_call(account, service, op_name, exc.code)
+            market.record_call(account, service, op_name, exc.code, args)
             raise
 
     def json_error(exc: SandboxError, content_type: str) -> Response:
