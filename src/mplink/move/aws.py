@@ -100,17 +100,29 @@ class BuyerAccount:
         return [str(next(iter(t.values()))["id"]) for t in terms]
 
     def active_agreements(self, product_id: str, offer_id: str | None = None) -> list[dict[str, Any]]:
-        """This account's active agreements for the product (optionally one offer), newest first."""
+        """This account's active agreements for the product (optionally one offer), newest first.
+
+        As acceptor, SearchAgreements allows ``AgreementType + ResourceIdentifier + Status`` but not with
+        OfferId as well (botocore's SearchAgreements documentation lists the combinations), so the offer
+        is picked out of the product's agreements here. Every page is read."""
         filters = [
             {"name": "PartyType", "values": ["Acceptor"]},
-            {"name": "Status", "values": ["ACTIVE"]},
+            {"name": "AgreementType", "values": ["PurchaseAgreement"]},
             {"name": "ResourceIdentifier", "values": [product_id]},
+            {"name": "Status", "values": ["ACTIVE"]},
         ]
-        if offer_id:
-            filters.append({"name": "OfferId", "values": [offer_id]})
         agr = self.client("marketplace-agreement")
-        out = _call("SearchAgreements", lambda: agr.search_agreements(catalog="AWSMarketplace", filters=filters))
-        return sorted(out.get("agreementViewSummaries", []), key=lambda s: s["acceptanceTime"], reverse=True)
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"catalog": "AWSMarketplace", "filters": filters}
+        while True:
+            out = _call("SearchAgreements", lambda: agr.search_agreements(**params))
+            found.extend(out.get("agreementViewSummaries", []))
+            if not out.get("nextToken"):
+                break
+            params["nextToken"] = out["nextToken"]
+        if offer_id:
+            found = [s for s in found if s.get("proposalSummary", {}).get("offerId") == offer_id]
+        return sorted(found, key=lambda s: s["acceptanceTime"], reverse=True)
 
     def entitlements(self, agreement_id: str) -> list[dict[str, Any]]:
         agr = self.client("marketplace-agreement")
