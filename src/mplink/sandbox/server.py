@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,3 +74,39 @@ def serve(sandbox: Sandbox, host: str, port: int) -> None:
         uvicorn.run(sandbox.app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         sandbox.close()
+
+
+@contextmanager
+def serve_in_thread(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve the sandbox over real HTTP from a background thread while the block runs; yields its base URL.
+
+    The socket is bound here (port 0: the kernel picks a free one), so processes running in parallel never
+    race for a port. On exit the server stops and the port is closed; closing the sandbox is the caller's.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        bound_port = int(sock.getsockname()[1])
+        url = f"http://{host}:{bound_port}"
+        sandbox.set_public_url(url)
+        config = uvicorn.Config(
+            sandbox.app, host=host, port=bound_port, log_level="warning", access_log=False, lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sandbox-http", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                server.should_exit = True
+                thread.join(10)
+                raise RuntimeError(f"the sandbox did not start serving on {url}")
+            time.sleep(0.01)
+        try:
+            yield url
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    finally:
+        sock.close()
