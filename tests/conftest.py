@@ -14,7 +14,13 @@ from mplink.adapters.store.uow import Store
 from mplink.services.catalog import load_catalog as store_catalog
 from tests.support.pgserver import TempPostgres, find_bindir
 
-pytest_plugins = ["tests.support.sandbox_fixtures", "tests.support.seller_fixtures", "tests.support.browser"]
+# pytester runs other pytest sessions in tests (tests/integration/test_pytest_plugin.py); pytest takes it only here
+pytest_plugins = [
+    "pytester",
+    "tests.support.sandbox_fixtures",
+    "tests.support.seller_fixtures",
+    "tests.support.browser",
+]
 
 REQUIRE_POSTGRES = os.environ.get("MPLINK_REQUIRE_POSTGRES") == "1"
 
