@@ -359,11 +359,7 @@ class AgreementApi:
                     f"Agreement {a.agreement_id} is not eligible for cancellation through the API: "
                     "cancel it in the AWS Marketplace console (Manage -> Actions -> Cancel)"
                 )
-            a.status = "CANCELLED"
-            a.end_time = self.m.now()
-            self.m.save(a)
-            self.m.emit_agreement("Ended", a)
-            self.m.emit_legacy("unsubscribe-pending", a)
+            self.m.end_agreement(a, "CANCELLED")
             return {}
 
     def set_cancellable(self, agreement_id: str, cancellable: bool) -> SbAgreement:

@@ -18,13 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from mplink.sandbox.agreement import AgreementApi
+from mplink.sandbox.cancellation import CancellationApi
 from mplink.sandbox.catalog import Catalog, Offer, Product
 from mplink.sandbox.discovery import DiscoveryApi
 from mplink.sandbox.entitlement import EntitlementApi
 from mplink.sandbox.errors import SandboxError, validation
 from mplink.sandbox.event_shapes import Event, agreement_events, license_events
 from mplink.sandbox.metering import MeteringApi
-from mplink.sandbox.model import SbAgreement, SbMeterRecord, SbRequest, SbToken
+from mplink.sandbox.model import SbAgreement, SbCancellationRequest, SbMeterRecord, SbRequest, SbToken
 from mplink.sandbox.persist import StateFile
 
 
@@ -85,6 +86,7 @@ class Marketplace:
         self.requests: dict[str, SbRequest] = state.load("request", SbRequest)
         self.tokens: dict[str, SbToken] = state.load("token", SbToken)
         self.meter_records: dict[str, SbMeterRecord] = state.load("meter", SbMeterRecord)
+        self.cancellation_requests: dict[str, SbCancellationRequest] = state.load("cancellation", SbCancellationRequest)
         self.clock_offset = float(state.get_value("meta", "clock_offset") or 0.0)
         self.calls: deque[CallRecord] = deque(maxlen=100_000)
         self.throttle_windows: dict[str, deque[float]] = {}
@@ -94,6 +96,7 @@ class Marketplace:
         self.entitlement = EntitlementApi(self)
         self.agreement = AgreementApi(self)
         self.discovery = DiscoveryApi(self)
+        self.cancellation = CancellationApi(self)
 
     # -- infrastructure ----------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -127,6 +130,10 @@ class Marketplace:
             for listener in self._listeners:
                 listener(detail_type, detail, resources)
 
+    def emit_events(self, events: list[Event]) -> None:
+        """Send events a service built (``(detail-type, detail, resources)`` triples) to the seller."""
+        self._emit(events)
+
     def emit_agreement(self, kind: str, a: SbAgreement) -> None:
         product, offer = self.offer(a.offer_id)
         self._emit(agreement_events(kind, a, offer, product, self.catalog.seller_account_id))
@@ -134,6 +141,19 @@ class Marketplace:
     def emit_license(self, kind: str, a: SbAgreement) -> None:
         product, offer = self.offer(a.offer_id)
         self._emit(license_events(kind, a, offer, product, self.catalog.seller_account_id))
+
+    def end_agreement(self, a: SbAgreement, status: str, at: datetime | None = None) -> None:
+        """The agreement ends now (or at ``at``) with ``status``: its end time is set, the seller gets the Ended
+        event and, for a legacy product, SNS unsubscribe-pending. The buyer's CancelAgreement and an approved
+        cancellation request both end an agreement this way."""
+        a.status = status
+        a.end_time = at or self.now()
+        self.save(a)
+        self.emit_agreement("Ended", a)
+        self.emit_legacy("unsubscribe-pending", a)
+
+    def save_cancellation_request(self, cr: SbCancellationRequest) -> None:
+        self._state.put("cancellation", cr.request_id, cr)
 
     def save_meter(self, key: str, record: SbMeterRecord) -> None:
         self.meter_records[key] = record
@@ -175,6 +195,7 @@ class Marketplace:
             self.requests.clear()
             self.tokens.clear()
             self.meter_records.clear()
+            self.cancellation_requests.clear()
             self.calls.clear()
             self.clock_offset = 0.0
             self._state.clear()
@@ -222,9 +243,11 @@ class Marketplace:
 
     # -- timed work ------------------------------------------------------------------------------------
     def tick(self) -> None:
-        """Provisioning finishes (License Updated) and ended licenses are deprovisioned after the final window."""
+        """Provisioning finishes (License Updated) and ended licenses are deprovisioned after the final window;
+        cancellation requests are validated and, after 7 days without an answer, approved."""
         with self.lock:
             now = self.now()
+            self.cancellation.tick(now)
             for a in list(self.agreements.values()):
                 if a.status == "ACTIVE" and not a.license_updated_sent and now >= a.provisioned_at:
                     a.license_updated_sent = True

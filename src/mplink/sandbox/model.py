@@ -69,3 +69,21 @@ class SbMeterRecord:
     allocations: list[dict[str, object]] = field(default_factory=list)
     #: sent with both ProductCode and LicenseArn: AWS bills such a record twice (BatchMeterUsage's ProductCode)
     double_billed: bool = False
+
+
+@dataclass
+class SbCancellationRequest:
+    """A seller's (the proposer's) request to end an agreement, which the buyer (the acceptor) approves or rejects."""
+
+    request_id: str  # acr-...
+    agreement_id: str
+    proposer_account_id: str
+    acceptor_account_id: str
+    reason_code: str
+    status: str  # PENDING_APPROVAL, APPROVED, REJECTED, CANCELLED, VALIDATION_FAILED
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    #: the buyer's rejection reason, the seller's withdrawal reason, or why validation failed
+    status_message: str | None = None
+    client_token: str | None = None

@@ -36,6 +36,30 @@ def handlers(market: Marketplace) -> dict[tuple[str, str], tuple[Handler, str]]:
         ("marketplace-agreement", "AcceptAgreementRequest"): (market.agreement.accept_agreement_request, agreement),
         ("marketplace-agreement", "GetAgreementEntitlements"): (market.agreement.get_agreement_entitlements, agreement),
         ("marketplace-agreement", "CancelAgreement"): (market.agreement.cancel_agreement, agreement),
+        ("marketplace-agreement", "SendAgreementCancellationRequest"): (
+            market.cancellation.send_agreement_cancellation_request,
+            agreement,
+        ),
+        ("marketplace-agreement", "GetAgreementCancellationRequest"): (
+            market.cancellation.get_agreement_cancellation_request,
+            agreement,
+        ),
+        ("marketplace-agreement", "ListAgreementCancellationRequests"): (
+            market.cancellation.list_agreement_cancellation_requests,
+            agreement,
+        ),
+        ("marketplace-agreement", "CancelAgreementCancellationRequest"): (
+            market.cancellation.cancel_agreement_cancellation_request,
+            agreement,
+        ),
+        ("marketplace-agreement", "AcceptAgreementCancellationRequest"): (
+            market.cancellation.accept_agreement_cancellation_request,
+            agreement,
+        ),
+        ("marketplace-agreement", "RejectAgreementCancellationRequest"): (
+            market.cancellation.reject_agreement_cancellation_request,
+            agreement,
+        ),
         ("marketplace-discovery", "ListPurchaseOptions"): (market.discovery.list_purchase_options, discovery),
         ("marketplace-discovery", "GetOffer"): (market.discovery.get_offer, discovery),
         ("marketplace-discovery", "GetOfferTerms"): (market.discovery.get_offer_terms, discovery),
