@@ -46,6 +46,8 @@ class Offer:
     prices: tuple[tuple[str, str], ...] = ()
     #: False when AWS refuses CancelAgreement for it (the buyer must cancel in the console)
     api_cancellable: bool = True
+    #: the offer has a RenewalTerm: the buyer chooses auto-renewal, and may change it later (intent AMEND)
+    renewal_term: bool = False
 
     def price_of(self, dimension_key: str) -> str:
         return dict(self.prices).get(dimension_key, "0.00")
@@ -167,6 +169,7 @@ def read_catalog(text: str, source: str = "catalog") -> Catalog:
                     proposer_name=o.get("proposer_name"),
                     prices=tuple(sorted((str(k), str(v)) for k, v in prices.items())),
                     api_cancellable=bool(o.get("api_cancellable", True)),
+                    renewal_term=bool(o.get("renewal_term", False)),
                 )
             )
         products.append(

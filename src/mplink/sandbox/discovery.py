@@ -146,6 +146,8 @@ class DiscoveryApi:
                     }
                 },
             ]
+            if "RenewalTerm" in ids:
+                terms.append({"renewalTerm": {"id": ids["RenewalTerm"], "type": "RenewalTerm"}})
             items_page, token = page(terms, p.get("nextToken"), p.get("maxResults", 25))
             out: dict[str, Any] = {"offerTerms": items_page}
             if token:

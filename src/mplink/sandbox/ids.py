@@ -25,4 +25,5 @@ def proposal_id(offer_id: str) -> str:
 def term_ids(offer: Offer) -> dict[str, str]:
     """Stable ids of the offer's terms, by term kind."""
     h = hashlib.sha256(offer.offer_id.encode()).hexdigest()[:16]
-    return {kind: f"term-{kind[:5].lower()}-{h}" for kind in ("UsageBasedPricingTerm", "LegalTerm", "SupportTerm")}
+    kinds = ("UsageBasedPricingTerm", "LegalTerm", "SupportTerm") + (("RenewalTerm",) if offer.renewal_term else ())
+    return {kind: f"term-{kind[:5].lower()}-{h}" for kind in kinds}
