@@ -110,6 +110,7 @@ def test_every_operation_round_trips_through_boto3(running_sandbox: RunningSandb
         "SearchAgreements",
         filters=[
             {"name": "PartyType", "values": ["Acceptor"]},
+            {"name": "AgreementType", "values": ["PurchaseAgreement"]},
             {"name": "Status", "values": ["ACTIVE"]},
             {"name": "ResourceIdentifier", "values": [PRODUCT_ID]},
         ],

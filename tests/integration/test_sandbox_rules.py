@@ -385,7 +385,12 @@ def test_agreements_are_private_to_their_parties(running_sandbox: RunningSandbox
     with pytest.raises(stranger.exceptions.ResourceNotFoundException):
         stranger.cancel_agreement(agreementId=agreement_id)
     assert (
-        stranger.search_agreements(filters=[{"name": "PartyType", "values": ["Acceptor"]}])["agreementViewSummaries"]
+        stranger.search_agreements(
+            filters=[
+                {"name": "PartyType", "values": ["Acceptor"]},
+                {"name": "AgreementType", "values": ["PurchaseAgreement"]},
+            ]
+        )["agreementViewSummaries"]
         == []
     )
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from mplink.sandbox.agreement_errors import invalid
+from mplink.sandbox.agreement_paging import page as bound_page
+from mplink.sandbox.agreement_paging import query_digest
+from mplink.sandbox.agreement_search import parse_query
 from mplink.sandbox.catalog import Offer, Product
 from mplink.sandbox.errors import SandboxError, validation
 from mplink.sandbox.ids import AGREEMENT_TYPE, CATALOG_NAME, RESOURCE_TYPE, new_id, proposal_id, term_ids
@@ -67,57 +71,26 @@ class AgreementApi:
             out["estimatedCharges"] = {"currencyCode": "USD", "agreementValue": "0.00"}
             return out
 
-    _FILTERS = (
-        "PartyType",
-        "AgreementType",
-        "Status",
-        "ResourceIdentifier",
-        "ResourceType",
-        "OfferId",
-        "AcceptorAccountId",
-        "AgreementId",
-    )
-
     def search_agreements(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
+        """SearchAgreements with the documented filters and combinations only (agreement_search.py).
+
+        SILENT: the default page size; the sandbox answers up to 50 (the model's maximum). As a Proposer the
+        catalog's seller also finds the agreements on its resellers' offers, as its manufacturer."""
         with self.m.lock:
             if p.get("catalog", CATALOG_NAME) != CATALOG_NAME:
-                raise validation(f"catalog must be {CATALOG_NAME}")
-            filters: dict[str, list[str]] = {}
-            for f in p.get("filters") or []:
-                name = f.get("name")
-                if name not in self._FILTERS:
-                    raise validation(f"Unsupported filter name {name!r}: use one of {', '.join(self._FILTERS)}")
-                filters[name] = list(f.get("values") or [])
-            party = filters.get("PartyType")
-            if not party or len(party) != 1 or party[0] not in ("Acceptor", "Proposer"):
-                raise validation("filter PartyType is required, with one value: Acceptor or Proposer")
-            max_results = p.get("maxResults", 50)
-            if not 1 <= max_results <= 50:
-                raise validation("maxResults must be between 1 and 50")
+                raise invalid("INVALID_CATALOG", f"catalog must be {CATALOG_NAME}")
+            query = parse_query(p)
 
-            def wanted(a: SbAgreement) -> bool:
-                if party[0] == "Acceptor" and a.account_id != caller:
-                    return False
-                if party[0] == "Proposer" and caller not in (a.proposer_account_id, self.m.catalog.seller_account_id):
-                    return False
-                checks = {
-                    "AgreementType": AGREEMENT_TYPE,
-                    "Status": a.status,
-                    "ResourceIdentifier": a.product_id,
-                    "ResourceType": RESOURCE_TYPE,
-                    "OfferId": a.offer_id,
-                    "AcceptorAccountId": a.account_id,
-                    "AgreementId": a.agreement_id,
-                }
-                return all(checks[k] in v for k, v in filters.items() if k != "PartyType")
+            def party(a: SbAgreement) -> bool:
+                if query.party == "Acceptor":
+                    return a.account_id == caller
+                return caller in (a.proposer_account_id, self.m.catalog.seller_account_id)
 
-            found = sorted(
-                (a for a in self.m.agreements.values() if wanted(a)),
-                key=lambda a: (a.acceptance_time, a.agreement_id),
-                reverse=(p.get("sort") or {}).get("sortOrder") == "DESCENDING",
-            )
-            items_page, token = page(found, p.get("nextToken"), max_results)
-            out: dict[str, Any] = {"agreementViewSummaries": [self._summary(a) for a in items_page]}
+            found = [s for s in (self._summary(a) for a in self.m.agreements.values() if party(a)) if query.matches(s)]
+            found.sort(key=query.sort_key, reverse=query.descending)
+            digest = query_digest("SearchAgreements", caller, query.fingerprint)
+            items, token = bound_page(found, p.get("nextToken"), p.get("maxResults", 50), digest)
+            out: dict[str, Any] = {"agreementViewSummaries": items}
             if token:
                 out["nextToken"] = token
             return out

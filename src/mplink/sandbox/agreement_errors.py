@@ -1,0 +1,25 @@
+"""The agreement service's error answers, with the members its error shapes declare.
+
+botocore's model gives ValidationException a ``reason`` (an enum of AWS's reason codes) and
+ResourceNotFoundException and ConflictException a ``resourceId`` and ``resourceType`` (enum ``ResourceType``).
+The reason is also written at the end of the message, so a client that reads only the message sees it.
+"""
+
+from __future__ import annotations
+
+from mplink.sandbox.errors import SandboxError
+
+
+def invalid(reason: str, message: str) -> SandboxError:
+    """A ValidationException with its ``reason`` (``ValidationExceptionReason`` in the model)."""
+    return SandboxError("ValidationException", f"{message} ({reason})")
+
+
+def not_found(resource_type: str, resource_id: str, message: str | None = None) -> SandboxError:
+    """ResourceNotFoundException; AWS answers the same whether the resource is missing or not the caller's."""
+    return SandboxError("ResourceNotFoundException", message or f"{resource_type} {resource_id} not found")
+
+
+def conflict(resource_type: str, resource_id: str, message: str) -> SandboxError:
+    """ConflictException naming the resource involved in the conflict."""
+    return SandboxError("ConflictException", message)
