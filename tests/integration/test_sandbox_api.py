@@ -128,6 +128,8 @@ def test_every_operation_round_trips_through_boto3(running_sandbox: RunningSandb
 
 
 def test_client_token_makes_create_agreement_request_idempotent(running_sandbox: RunningSandbox) -> None:
+    """[model] CreateAgreementRequest.clientToken ("to ensure the idempotency of the request"); a second accept
+    is ValidationException CLOSED_AGREEMENT_REQUEST (model reason enum; which status gives it is SILENT)."""
     agr = running_sandbox.client("marketplace-agreement", DST)
     disc = running_sandbox.client("marketplace-discovery", DST)
     offer = disc.get_offer(offerId=PRIVATE_OFFER)
@@ -140,7 +142,7 @@ def test_client_token_makes_create_agreement_request_idempotent(running_sandbox:
     )
     assert first["agreementRequestId"] == again["agreementRequestId"]
     agr.accept_agreement_request(agreementRequestId=first["agreementRequestId"])
-    with pytest.raises(agr.exceptions.ConflictException, match="already accepted"):
+    with pytest.raises(agr.exceptions.ValidationException, match="already ACCEPTED"):
         agr.accept_agreement_request(agreementRequestId=first["agreementRequestId"])
     assert len(running_sandbox.control("GET", "agreements", params={"account_id": DST})) == 1
 

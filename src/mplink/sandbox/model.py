@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 def hour_of(ts: datetime) -> datetime:
@@ -32,10 +33,16 @@ class SbAgreement:
     deprovisioned: bool = False
     api_cancellable: bool = True
     updated_at: datetime | None = None
+    #: the buyer's auto-renewal choice when the offer has a RenewalTerm; None when it has none
+    auto_renew: bool | None = None
+    #: CreateAgreementRequest's ``acceptorContact``, when the buyer gave one
+    acceptor_contact: dict[str, str] | None = None
 
 
 @dataclass
 class SbRequest:
+    """An agreement request (CreateAgreementRequest): the terms the buyer asked for, fixed when it was made."""
+
     request_id: str
     account_id: str
     offer_id: str
@@ -43,8 +50,24 @@ class SbRequest:
     term_ids: list[str]
     created_at: datetime
     client_token: str | None = None
+    #: the agreement REPLACE replaces or AMEND modifies
     source_agreement_id: str | None = None
+    #: the agreement accepting the request created (NEW, REPLACE) or modified (AMEND)
     agreement_id: str | None = None
+    status: str = "DRAFT"
+    #: ``requestedTerms`` as sent: ``{"id", "configuration"?}``
+    requested_terms: list[dict[str, Any]] = field(default_factory=list)
+    #: the auto-renewal choice the request makes (RenewalTerm's configuration), None when it makes none
+    auto_renew: bool | None = None
+    acceptor_contact: dict[str, str] | None = None
+    #: a digest of the request's parameters except clientToken: a reused token must come with the same ones
+    fingerprint: str | None = None
+    #: the request accepted after this one on the same product, which leaves this one unacceptable
+    superseded_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.agreement_id and self.status == "DRAFT":
+            self.status = "ACCEPTED"  # a state file written before requests had a status
 
 
 @dataclass

@@ -34,6 +34,13 @@ def handlers(market: Marketplace) -> dict[tuple[str, str], tuple[Handler, str]]:
         ("marketplace-agreement", "GetAgreementTerms"): (market.agreement.get_agreement_terms, agreement),
         ("marketplace-agreement", "CreateAgreementRequest"): (market.agreement.create_agreement_request, agreement),
         ("marketplace-agreement", "AcceptAgreementRequest"): (market.agreement.accept_agreement_request, agreement),
+        ("marketplace-agreement", "GetAgreementRequest"): (market.agreement.get_agreement_request, agreement),
+        ("marketplace-agreement", "ListAgreementRequests"): (market.agreement.list_agreement_requests, agreement),
+        ("marketplace-agreement", "CancelAgreementRequest"): (market.agreement.cancel_agreement_request, agreement),
+        ("marketplace-agreement", "GetAgreementRequestTerms"): (
+            market.agreement.get_agreement_request_terms,
+            agreement,
+        ),
         ("marketplace-agreement", "GetAgreementEntitlements"): (market.agreement.get_agreement_entitlements, agreement),
         ("marketplace-agreement", "CancelAgreement"): (market.agreement.cancel_agreement, agreement),
         ("marketplace-agreement", "SendAgreementCancellationRequest"): (
