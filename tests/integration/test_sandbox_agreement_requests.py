@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from mplink.sandbox.catalog import read_catalog
+from mplink.sandbox.errors import SandboxError
 from mplink.sandbox.server import build_sandbox
 from tests.support.buyer import checked
 from tests.support.sandbox_fixtures import (
@@ -63,10 +64,14 @@ def sb(renewal_sandbox: RunningSandbox) -> RunningSandbox:
 
 
 def reason(exc: Any) -> str | None:
-    """The ValidationException's ``reason`` member, or the reason code its message ends with."""
-    if exc.response.get("reason"):
-        return str(exc.response["reason"])
-    m = re.search(r"\(([A-Z_]+)\)$", exc.response["Error"]["Message"])
+    """The error's ``reason``: the modelled member (botocore puts it at the top of ``response``; a SandboxError
+    holds it as an attribute), else the reason code its message ends with."""
+    response = getattr(exc, "response", None)
+    found = response.get("reason") if response is not None else getattr(exc, "reason", None)
+    if found:
+        return str(found)
+    message = response["Error"]["Message"] if response is not None else exc.message
+    m = re.search(r"\(([A-Z_]+)\)$", message)
     return m.group(1) if m else None
 
 
@@ -260,12 +265,16 @@ def test_an_unknown_intent_is_refused_and_not_taken_as_new(sb: RunningSandbox) -
     params = new_params(sb, DST, PRIVATE_OFFER) | {"intent": "UPGRADE"}
     exc = refused(agr, "ValidationException", "CreateAgreementRequest", **params)
     assert "UPGRADE" in exc.response["Error"]["Message"] and status_of(exc) == 400
+    assert exc.response.get("reason", "INVALID_INTENT") == "INVALID_INTENT"
     assert checked(agr, "ListAgreementRequests")["items"] == []
     # the operation's own check, as a client that skips the model's enum would meet it
-    with pytest.raises(Exception, match="INVALID_INTENT"):
-        sb.box.market.agreement.create_agreement_request(DST, params)
-    with pytest.raises(Exception, match="MISSING_INTENT"):
-        sb.box.market.agreement.create_agreement_request(DST, {k: v for k, v in params.items() if k != "intent"})
+    for wrong, expected in (
+        (params, "INVALID_INTENT"),
+        ({k: v for k, v in params.items() if k != "intent"}, "MISSING_INTENT"),
+    ):
+        with pytest.raises(SandboxError) as info:
+            sb.box.market.agreement.create_agreement_request(DST, wrong)
+        assert (info.value.code, reason(info.value)) == ("ValidationException", expected)
     assert sb.control("GET", "agreements", params={"account_id": DST}) == []
 
 
