@@ -1,8 +1,9 @@
-"""The agreement service's error answers, with the members its error shapes declare.
+"""The agreement service's error answers, each built from the members its error shape declares.
 
 botocore's model gives ValidationException a ``reason`` (an enum of AWS's reason codes) and
 ResourceNotFoundException and ConflictException a ``resourceId`` and ``resourceType`` (enum ``ResourceType``).
-The reason is also written at the end of the message, so a client that reads only the message sees it.
+SandboxError carries a code and a message, so the reason is written at the end of the message, where a client
+and the tests read it.
 """
 
 from __future__ import annotations
