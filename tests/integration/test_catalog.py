@@ -70,3 +70,16 @@ def test_syntax_error_names_the_line() -> None:
 def test_missing_file() -> None:
     with pytest.raises(InvalidCatalog, match="no such file"):
         load_catalog("/nonexistent/catalog.json")
+
+
+def test_both_readers_take_the_sandbox_settings_of_an_offer() -> None:
+    """A catalog file serves the seller and the sandbox alike: an offer's ``renewal_term`` (the sandbox's
+    RenewalTerm, amendable with intent AMEND) is read by the sandbox and accepted by the seller's reader."""
+    from mplink.sandbox.catalog import read_catalog
+
+    data = seed()
+    data["products"][0]["offers"][0]["renewal_term"] = True
+    text = json.dumps(data)
+    assert parse_catalog(text).products[0].offers[0].offer_id == data["products"][0]["offers"][0]["offer_id"]
+    assert read_catalog(text).products[0].offers[0].renewal_term is True
+    assert read_catalog(seed_catalog_text()).products[0].offers[0].renewal_term is False

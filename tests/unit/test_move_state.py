@@ -70,10 +70,16 @@ class FakeBuyer:
         self.calls.append("CreateAgreementRequest")
         return self.requests.setdefault(params["clientToken"], f"req-{len(self.requests) + 1}")
 
+    def agreement_request(self, request_id: str) -> dict[str, Any]:
+        self.calls.append("GetAgreementRequest")
+        if request_id in self.accepted:
+            return {"status": "ACCEPTED", "agreementId": self.accepted[request_id]}
+        return {"status": "DRAFT"}
+
     def accept_agreement_request(self, request_id: str) -> str:
         self.calls.append("AcceptAgreementRequest")
         if request_id in self.accepted:
-            raise AwsCallFailed("AcceptAgreementRequest failed: already accepted", "ConflictException")
+            raise AwsCallFailed("AcceptAgreementRequest failed: CLOSED_AGREEMENT_REQUEST", "ValidationException")
         agreement = self.accepted[request_id] = f"agmt-dst-{len(self.accepted) + 1}"
         self.agreements[agreement] = "ACTIVE"
         return agreement
@@ -226,7 +232,7 @@ def test_a_run_saves_every_step_in_order_and_reports_the_cancel() -> None:
     saved = [MoveState.from_json(s, "m").steps_done() for s in move.store.saved]
     assert saved[0] == []  # the clientToken is saved before AWS first sees it
     assert [steps[-1] for steps in saved[1:]] == list(STEPS)
-    assert move.dst.calls == ["CreateAgreementRequest", "AcceptAgreementRequest"]
+    assert move.dst.calls == ["CreateAgreementRequest", "GetAgreementRequest", "AcceptAgreementRequest"]
     assert move.src.calls == ["CancelAgreement"] and move.src.agreements["agmt-src"] == "CANCELLED"
     assert move.seller.calls == ["start", "link", "source-cancellation"]
     assert state.done["source_cancel"] == {"agreement_id": "agmt-src", "mode": "api"}

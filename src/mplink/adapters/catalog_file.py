@@ -49,6 +49,8 @@ class OfferIn(_Model):
     proposer_name: str | None = Field(default=None, min_length=1, max_length=255)
     prices: dict[str, Annotated[str, Field(pattern=r"^\d{1,10}(\.\d{1,8})?$")]] = {}
     api_cancellable: bool = True
+    #: the offer has a RenewalTerm a buyer configures (and may change with intent AMEND); a sandbox setting
+    renewal_term: bool = False
 
     @model_validator(mode="after")
     def _private_offer(self) -> OfferIn:

@@ -140,6 +140,11 @@ class BuyerAccount:
         req = _call("CreateAgreementRequest", lambda: agr.create_agreement_request(**params))
         return str(req["agreementRequestId"])
 
+    def agreement_request(self, request_id: str) -> dict[str, Any]:
+        """GetAgreementRequest: the request's status and, once accepted, the agreement it made."""
+        agr = self.client("marketplace-agreement")
+        return dict(_call("GetAgreementRequest", lambda: agr.get_agreement_request(agreementRequestId=request_id)))
+
     def accept_agreement_request(self, request_id: str) -> str:
         agr = self.client("marketplace-agreement")
         accepted = _call("AcceptAgreementRequest", lambda: agr.accept_agreement_request(agreementRequestId=request_id))

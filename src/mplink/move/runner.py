@@ -55,6 +55,8 @@ class Buyer(BuyerSide, Protocol):
 
     def create_agreement_request(self, params: dict[str, Any]) -> str: ...
 
+    def agreement_request(self, request_id: str) -> dict[str, Any]: ...
+
     def accept_agreement_request(self, request_id: str) -> str: ...
 
     def cancel_agreement(self, agreement_id: str) -> None: ...
@@ -176,16 +178,13 @@ class Runner:
         return params
 
     def _accept(self, request_id: str) -> str:
-        try:
-            return self.dst.accept_agreement_request(request_id)
-        except AwsCallFailed as exc:
-            if exc.aws_code != "ConflictException":
-                raise
-        # accepted before a crash: find that agreement instead of making another
-        held = self.dst.active_agreements(self.args.product_id, offer_id=self.plan.offer_id)
-        if not held:
-            raise AwsCallFailed("the agreement request was accepted but its agreement is not active")
-        return str(held[0]["agreementId"])
+        """Accept the request, unless a run that crashed accepted it already: GetAgreementRequest then names
+        the agreement it made (botocore's GetAgreementRequest: ``status`` ACCEPTED, ``agreementId``), and
+        accepting again would be refused (a closed request)."""
+        request = self.dst.agreement_request(request_id)
+        if request.get("status") == "ACCEPTED" and request.get("agreementId"):
+            return str(request["agreementId"])
+        return self.dst.accept_agreement_request(request_id)
 
     def _wait_provisioned(self, agreement_id: str, wait_seconds: float) -> str:
         deadline = time.monotonic() + wait_seconds
