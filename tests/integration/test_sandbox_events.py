@@ -1,5 +1,7 @@
 """Every agreement and license change is delivered as an EventBridge event: to an HTTP endpoint with
-the secret header, and to an SQS queue (moto's server here), each event with its own id."""
+the secret header, and to an SQS queue (moto's server here), each event with its own id. Who gets which
+role follows AWS's SaaS EventBridge page (saas-eventbridge-integration): "only the proposer purchase
+agreement event is sent when you are both" manufacturer and proposer."""
 
 from __future__ import annotations
 
@@ -75,6 +77,7 @@ def test_events_reach_http_endpoint_and_sqs(
         private_id = subscribe(sb, DST, PRIVATE_OFFER)  # a REPLACE of the public one
         sb.client("marketplace-agreement", DST).cancel_agreement(agreementId=private_id)
         sb.control("POST", "clock", json={"advance_seconds": 3601})  # the license is deprovisioned
+        # the ISV proposed the public offer (Proposer events only); a reseller the private one (Manufacturer)
         expected = {
             "Purchase Agreement Created - Manufacturer",
             "Purchase Agreement Created - Proposer",
@@ -95,21 +98,24 @@ def test_events_reach_http_endpoint_and_sqs(
     created = [e for e in http_events if e["detail-type"] == "Purchase Agreement Created - Manufacturer"]
     replace = next(e for e in created if e["detail"]["agreement"]["id"] == private_id)
     assert replace["detail"]["agreement"]["intent"] == "REPLACE"
-    assert replace["detail"]["agreement"]["previousAgreementId"] == public_id
+    # AWS shows previousAgreementId on a RENEW only: the chain comes from DescribeAgreement
+    assert "previousAgreementId" not in replace["detail"]["agreement"]
+    seller_agreements = sb.client("marketplace-agreement", SELLER)
+    assert seller_agreements.describe_agreement(agreementId=private_id)["initialAgreementId"] == public_id
     assert replace["detail"]["acceptor"] == {"accountId": DST}
     assert replace["detail"]["proposer"] == {"accountId": "888888888888"}
     assert replace["detail"]["resaleAuthorization"] == {"id": "resaleauthz-cm-20260101"}
-    # the reseller's offer is sent to the ISV as manufacturer only; the public offer as both roles
-    assert not any(
-        e["detail-type"].endswith("Proposer")
-        and e["detail"]["agreement"]["id"] == private_id
-        and "Created" in e["detail-type"]
+    # one role per agreement: the reseller's offer (CPPO) as manufacturer, the ISV's own offer as proposer
+    roles = {
+        (e["detail"]["agreement"]["id"], e["detail-type"].rpartition(" - ")[2])
         for e in http_events
-    )
+        if e["detail-type"].startswith("Purchase Agreement")
+    }
+    assert roles == {(private_id, "Manufacturer"), (public_id, "Proposer")}
     ended = {
         (e["detail"]["agreement"]["id"], e["detail"]["agreement"]["status"])
         for e in http_events
-        if e["detail-type"] == "Purchase Agreement Ended - Manufacturer"
+        if e["detail-type"].startswith("Purchase Agreement Ended")
     }
     assert ended == {(public_id, "REPLACED"), (private_id, "CANCELLED")}
 

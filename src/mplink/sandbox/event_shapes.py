@@ -1,11 +1,24 @@
-"""The EventBridge events AWS Marketplace sends a seller about agreements and licenses, as the sandbox builds them.
+"""The EventBridge events AWS Marketplace sends a seller, as the sandbox builds them.
 
-Each function returns ``(detail-type, detail, resources)`` triples; delivery is events.py's job.
+Every shape here is the shape of an example in AWS's seller guide, "Amazon EventBridge events"
+(https://docs.aws.amazon.com/marketplace/latest/userguide/notifications-eventbridge.html); the examples
+themselves are kept in ``tests/fixtures/aws/events/``, and a test compares each event built here with
+the example of its detail-type, key by key. No key is added and none left out. Where the pages are
+silent, the closest example decides; docs/sandbox.md ("Events") lists those choices and why.
+
+Who receives what (the SaaS EventBridge page): an ISV selling its own offer is both manufacturer and
+proposer, and then only the ``- Proposer`` agreement events are sent; on a channel partner's offer
+(CPPO) the ISV is manufacturer only and gets the ``- Manufacturer`` ones. License events exist only as
+``- Manufacturer``. The sandbox delivers the seller's (the ISV's) events only.
+
+Each builder returns ``(detail-type, detail, resources)`` triples; the envelope and the delivery are
+events.py's job.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from mplink.sandbox.catalog import Offer, Product
@@ -14,45 +27,126 @@ from mplink.sandbox.model import SbAgreement
 
 Event = tuple[str, dict[str, Any], list[str]]
 
+#: the ``endTime`` of an agreement without an end date. AWS shows no such example; every example has
+#: ``endTime`` as a date, so the sandbox sends a far-future date rather than null (docs/sandbox.md)
+OPEN_ENDED = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def aws_time(ts: datetime) -> str:
+    """Times as AWS prints them in events: UTC, whole seconds, ``2024-08-30T21:36:03Z``."""
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def agreement_arn(agreement_id: str) -> str:
+    """``resources`` of agreement and license events: region empty, account field the literal ``aws``."""
+    return f"arn:aws:aws-marketplace::aws:agreement:{agreement_id}"
+
+
+def request_id() -> str:
+    """``detail.requestId``: a UUID, the de-duplication key the buyer guide names."""
+    return str(uuid.uuid4())
+
+
+def seller_role(offer: Offer, seller_account_id: str) -> str:
+    """The role the seller's agreement events carry: Proposer for its own offers, Manufacturer on a CPPO."""
+    return "Proposer" if offer.proposer_account_id == seller_account_id else "Manufacturer"
+
+
+def _party(account_id: str) -> dict[str, Any]:
+    return {"accountId": account_id}
+
+
+def _resale(offer: Offer) -> dict[str, Any]:
+    # "populated" on a channel partner's offer, "null" on a direct one: the id is null, the key stays
+    return {"id": offer.resale_authorization_id}
+
+
+def _terms(a: SbAgreement) -> dict[str, Any]:
+    return {
+        "id": a.agreement_id,
+        "intent": a.intent,
+        "status": a.status,
+        "acceptanceTime": aws_time(a.acceptance_time),
+        "startTime": aws_time(a.start_time),
+        "endTime": aws_time(a.end_time or OPEN_ENDED),
+    }
+
 
 def agreement_events(kind: str, a: SbAgreement, offer: Offer, product: Product, seller_account_id: str) -> list[Event]:
-    """``Purchase Agreement <kind>`` to the manufacturer, and to the proposer when the ISV proposed the offer."""
-    detail = {
-        "requestId": str(uuid.uuid4()),
-        "catalog": CATALOG_NAME,
-        "agreement": {
-            "id": a.agreement_id,
-            "intent": a.intent,
-            "status": a.status,
-            "acceptanceTime": a.acceptance_time,
-            "startTime": a.start_time,
-            "endTime": a.end_time,
-            "previousAgreementId": a.previous_agreement_id,
-            "autoRenewalEnabled": False,
-        },
-        "product": {"id": product.product_id, "title": product.title},
-        "offer": {"id": offer.offer_id},
-        "acceptor": {"accountId": a.account_id},
-        "proposer": {"accountId": a.proposer_account_id},
-        "resaleAuthorization": {"id": offer.resale_authorization_id} if offer.resale_authorization_id else None,
-    }
-    resources = [f"arn:aws:aws-marketplace:us-east-1:{seller_account_id}:AWSMarketplace/Agreement/{a.agreement_id}"]
-    out = [(f"Purchase Agreement {kind} - Manufacturer", detail, resources)]
-    if a.proposer_account_id == seller_account_id:
-        # the ISV that proposed the offer itself is both manufacturer and proposer
-        out.append((f"Purchase Agreement {kind} - Proposer", detail, resources))
-    return out
+    """``Purchase Agreement <kind> - <role>`` (kind: Created, Amended or Ended), to the seller only."""
+    role = seller_role(offer, seller_account_id)
+    head: dict[str, Any] = {"requestId": request_id(), "catalog": CATALOG_NAME}
+    detail: dict[str, Any]
+    if kind == "Ended":
+        # the examples (both roles) say only the id and the final status
+        detail = {
+            **head,
+            "agreement": {"id": a.agreement_id, "status": a.status},
+            "resaleAuthorization": _resale(offer),
+            "acceptor": _party(a.account_id),
+            "proposer": _party(a.proposer_account_id),
+            "offer": {"id": offer.offer_id},
+        }
+    elif kind == "Created" and a.intent == "RENEW" and role == "Proposer":
+        # "when a renewal creates a new agreement": the only example with previousAgreementId
+        detail = {
+            **head,
+            "agreement": {**_terms(a), "previousAgreementId": a.previous_agreement_id},
+            "product": {"id": product.product_id, "title": product.title},
+            "acceptor": _party(a.account_id),
+            "proposer": {"name": offer.proposer_name or a.proposer_account_id, **_party(a.proposer_account_id)},
+            "offer": {"id": offer.offer_id},
+        }
+    elif kind == "Amended" and role == "Proposer":
+        detail = {
+            **head,
+            # the sandbox has no auto-renewal: off, and nothing locked or disabled (both null, as documented)
+            "agreement": {**_terms(a), "autoRenewalEnabled": False},
+            "renewalSummary": {"lockoutStartTime": None, "disabledBy": None},
+            "product": {"id": product.product_id, "title": product.title},
+            "resaleAuthorization": _resale(offer),
+            "acceptor": _party(a.account_id),
+            "proposer": _party(a.proposer_account_id),
+            "offer": {"id": offer.offer_id},
+        }
+    else:
+        # Created (NEW, and REPLACE, which AWS shows no example of) and Amended - Manufacturer
+        detail = {
+            **head,
+            "agreement": _terms(a),
+            "resaleAuthorization": _resale(offer),
+            "acceptor": _party(a.account_id),
+            "proposer": _party(a.proposer_account_id),
+            "offer": {"id": offer.offer_id},
+        }
+    return [(f"Purchase Agreement {kind} - {role}", detail, [agreement_arn(a.agreement_id)])]
+
+
+def printed_license_arn(license_arn: str) -> str:
+    """``license.arn`` as AWS's examples print it: without the leading ``arn:``."""
+    return license_arn.removeprefix("arn:")
+
+
+def printed_offer_id(offer_id: str) -> str:
+    """``offer.id`` in License events: the examples print it without the ``offer-`` prefix."""
+    return offer_id.removeprefix("offer-")
 
 
 def license_events(kind: str, a: SbAgreement, offer: Offer, product: Product, seller_account_id: str) -> list[Event]:
-    """``License Updated`` / ``License Deprovisioned``, to the manufacturer only."""
+    """``License Updated - Manufacturer`` / ``License Deprovisioned - Manufacturer`` (kind: the first words).
+    License events carry no status and no times: what the license grants comes from GetEntitlements."""
     detail = {
-        "requestId": str(uuid.uuid4()),
+        "requestId": request_id(),
         "catalog": CATALOG_NAME,
+        "agreement": {"id": a.agreement_id},
         "product": {"code": product.product_code, "id": product.product_id},
-        "license": {"arn": a.license_arn},
+        "license": {"arn": printed_license_arn(a.license_arn)},
+        "acceptor": _party(a.account_id),
+        "proposer": _party(a.proposer_account_id),
+        "offer": {"id": printed_offer_id(offer.offer_id)},
     }
-    return [(f"{kind} - Manufacturer", detail, [a.license_arn])]
+    return [(f"{kind} - Manufacturer", detail, [agreement_arn(a.agreement_id)])]
 
 
 #: cancellation-request status -> the words AWS puts in the event's detail-type

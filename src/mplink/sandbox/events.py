@@ -3,13 +3,16 @@ the secret header) and/or an SQS queue (an EventBridge rule target), at least on
 
 from __future__ import annotations
 
+import hmac
 import json
 import queue
 import random
+import secrets
 import threading
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mplink.aws_session import new_session
+from mplink.sandbox.event_shapes import aws_time
 from mplink.sandbox.marketplace import Marketplace
 
 SECRET_HEADER = "X-Mplink-Secret"
@@ -24,9 +28,30 @@ RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _iso(value: Any) -> Any:
+    """A time left in a detail is printed the way AWS prints event times (whole seconds, ``Z``)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return aws_time(value)
     raise TypeError(type(value).__name__)
+
+
+EVENT_SOURCE = "aws.agreement-marketplace"
+#: AWS Marketplace sends its events to the default bus of us-east-1
+EVENT_REGION = "us-east-1"
+
+
+def envelope(detail_type: str, detail: dict[str, Any], resources: list[str], market: Marketplace) -> dict[str, Any]:
+    """An EventBridge event as AWS Marketplace sends it to the seller's account."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": EVENT_SOURCE,
+        "account": market.catalog.seller_account_id,
+        "time": aws_time(market.now()),
+        "region": EVENT_REGION,
+        "resources": list(resources),
+        "detail": detail,
+    }
 
 
 class EventDispatcher:
@@ -79,19 +104,9 @@ class EventDispatcher:
         self._http.close()
 
     def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
-        """Called by the marketplace under its lock: build the event and queue it for delivery."""
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": detail_type,
-            "source": "aws.agreement-marketplace",
-            "account": self.market.catalog.seller_account_id,
-            "time": self.market.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": "us-east-1",
-            "resources": resources,
-            "detail": detail,
-        }
-        event = json.loads(json.dumps(event, default=_iso))
+        """Called by the marketplace under its lock: wrap the detail in EventBridge's envelope (every key of
+        AWS's examples, in their order: the seller's account, us-east-1, whole-second time) and queue it."""
+        event = json.loads(json.dumps(envelope(detail_type, detail, resources, self.market), default=_iso))
         entry = {"event": event, "delivered_to": [], "attempts": 0, "error": None}
         self.log.append(entry)
         self._queue.put((self._epoch, entry))
