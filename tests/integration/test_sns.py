@@ -28,10 +28,10 @@ from mplink.sandbox.sns import (
     marketplace_message,
     notification,
     sns_timestamp,
+    subscription_confirmation,
     topic_arn,
 )
 from tests.support.servers import serve_app
-from tests.support.sns import subscription_confirmation
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 PRODUCT = "prodcode123"
@@ -231,12 +231,16 @@ def test_envelopes_use_aws_names_and_formats(signer: SnsSigner) -> None:
     }
     confirmation = subscription_confirmation(TOPIC, "http://x/confirm", "tok", NOW)
     assert {"Type", "MessageId", "Token", "TopicArn", "Message", "SubscribeURL", "Timestamp"} == set(confirmation)
-    assert delivery_headers(signed) == {
+    assert delivery_headers(signed, f"{TOPIC}:sub-1") == {
         "Content-Type": "text/plain; charset=UTF-8",
         "x-amz-sns-message-type": "Notification",
         "x-amz-sns-message-id": "m-1",
         "x-amz-sns-topic-arn": TOPIC,
+        "x-amz-sns-subscription-arn": f"{TOPIC}:sub-1",
+        "User-Agent": "Amazon Simple Notification Service Agent",
     }
+    # SNS's subscription confirmation example has no subscription ARN header: there is no subscription yet
+    assert "x-amz-sns-subscription-arn" not in delivery_headers(signer.sign(confirmation), f"{TOPIC}:sub-1")
 
 
 # --- signatures -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from mplink.sandbox.errors import SandboxError, validation
-from mplink.sandbox.events import EventDispatcher, SnsPublisher
+from mplink.sandbox.events import EventDispatcher, SnsPublisher, sns_query
 from mplink.sandbox.marketplace import Faults, Marketplace
 
 
@@ -134,6 +134,17 @@ def mount_control(
     @app.get("/_sandbox/sns/log")
     def sns_log() -> list[dict[str, Any]]:
         return [dict(e) for e in list(sns.log)] if sns else []
+
+    @app.get("/_sandbox/sns/")
+    def sns_action(request: Request) -> Response:
+        """SNS's SubscribeURL and UnsubscribeURL (``?Action=ConfirmSubscription|Unsubscribe&...``), in SNS's XML."""
+        status, body = sns_query(sns, dict(request.query_params))
+        return Response(body, status_code=status, media_type="text/xml")
+
+    @app.get("/_sandbox/sns/subscriptions")
+    def sns_subscriptions() -> list[dict[str, Any]]:
+        """The seller endpoint's subscription to each legacy topic (PendingConfirmation until it GETs SubscribeURL)."""
+        return sns.subscriptions_view() if sns else []
 
     @app.post("/_sandbox/reset")
     def control_reset() -> dict[str, str]:

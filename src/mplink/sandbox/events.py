@@ -214,23 +214,88 @@ def _drain(q: queue.Queue[Any]) -> None:
         q.put(None)
 
 
+@dataclass
+class SnsSubscription:
+    """The seller's endpoint subscribed to one topic. SNS delivers nothing to it while it is
+    PendingConfirmation: the endpoint must GET the SubscribeURL of the SubscriptionConfirmation first."""
+
+    topic_arn: str
+    subscription_arn: str
+    token: str = field(default_factory=lambda: secrets.token_hex(32))
+    status: str = "PendingConfirmation"  # Confirmed, Unsubscribed
+    attempts: int = 0
+    last_answer: int | None = None
+    error: str | None = None
+    confirmed: threading.Event = field(default_factory=threading.Event)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "topic_arn": self.topic_arn,
+            "subscription_arn": self.subscription_arn,
+            "status": self.status,
+            "confirmation_attempts": self.attempts,
+            "last_answer": self.last_answer,
+            "error": self.error,
+        }
+
+
+class SnsRefused(Exception):
+    """A request to the sandbox's SNS (a SubscribeURL or UnsubscribeURL) that SNS would refuse."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class SnsPublisher:
-    """Legacy products: signed SNS notifications POSTed to the seller's SNS endpoint, as SNS delivers them
-    over HTTP. Timestamps are real time (a seller checks them against its own clock)."""
+    """Legacy products: signed SNS messages POSTed to the seller's SNS endpoint, as SNS delivers them over
+    HTTP. Timestamps are real time (a seller checks them against its own clock).
+
+    The endpoint is subscribed to each legacy product's two topics (subscription and entitlement). As SNS
+    does, each subscription starts with a SubscriptionConfirmation, sent once the sandbox knows its own URL
+    (``base_url``) and retried while the endpoint fails (5xx, 429, no answer); notifications of a topic are
+    delivered only once the endpoint has GET its SubscribeURL. They wait behind a handshake in progress;
+    a topic left unconfirmed gets none (each is logged with the reason). A reset keeps confirmed
+    subscriptions (the endpoint did not change) and starts again the handshakes still pending."""
+
+    CONFIRM_RETRY_DELAYS = (0.5, 2.0, 5.0)
+    #: how long to wait for the SubscribeURL GET after the endpoint took the SubscriptionConfirmation
+    CONFIRM_WAIT = 2.0
 
     def __init__(self, market: Marketplace, endpoint: str, base_url: str | None = None) -> None:
-        from mplink.sandbox.sns import SnsSigner
+        from mplink.sandbox.sns import SnsSigner, entitlement_topic_arn, topic_arn
 
         self.market = market
         self.endpoint = endpoint
-        self.base_url = base_url
         self._signer: SnsSigner | None = None
+        self._base_known = threading.Event()
+        self._base_url: str | None = None
+        self.base_url = base_url
         self.log: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self.subscriptions: dict[str, SnsSubscription] = {
+            topic: SnsSubscription(topic, f"{topic}:{uuid.uuid4()}")
+            for p in market.catalog.products
+            if p.legacy
+            for topic in (topic_arn(p.product_code), entitlement_topic_arn(p.product_code))
+        }
         self._queue: queue.Queue[tuple[threading.Event, dict[str, Any]] | None] = queue.Queue()
         self._epoch = threading.Event()
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-sns", daemon=True)
         self._http = httpx.Client(timeout=10)
         market.on_legacy(self.publish)
+
+    @property
+    def base_url(self) -> str | None:
+        """Where the sandbox is reachable: its certificate URL, SubscribeURLs and UnsubscribeURLs start with it."""
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, url: str | None) -> None:
+        self._base_url = url
+        if url:
+            self._base_known.set()
 
     def reset(self) -> None:
         """Forget every notification: the log, what waits for delivery and what is being retried."""
@@ -239,6 +304,7 @@ class SnsPublisher:
             self._epoch = threading.Event()
             self.log.clear()
             _drain(self._queue)
+            self._handshakes()
 
     def signer(self) -> Any:
         from mplink.sandbox.sns import SnsSigner
@@ -250,9 +316,11 @@ class SnsPublisher:
         return self._signer
 
     def start(self) -> None:
+        self._handshakes()
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout)
         self._http.close()
@@ -260,30 +328,76 @@ class SnsPublisher:
     def pending(self) -> int:
         return self._queue.unfinished_tasks
 
+    def _handshakes(self) -> None:
+        for sub in self.subscriptions.values():
+            if sub.status == "PendingConfirmation":
+                self._queue.put((self._epoch, {"confirm": sub.topic_arn}))
+
+    # -- what the SubscribeURL and UnsubscribeURL do (GET /_sandbox/sns/?Action=...) --------------------------
+    def confirm(self, topic_arn: str, token: str) -> str:
+        """ConfirmSubscription: the endpoint proved it reads the topic's SubscriptionConfirmation."""
+        with self.market.lock:
+            sub = self.subscriptions.get(topic_arn)
+            if sub is None or not hmac.compare_digest(sub.token.encode(), token.encode()):
+                raise SnsRefused("InvalidParameter", "Invalid token")
+            sub.status, sub.error = "Confirmed", None
+            sub.confirmed.set()
+            return sub.subscription_arn
+
+    def unsubscribe(self, subscription_arn: str) -> None:
+        """Unsubscribe: nothing more is delivered; SNS tells the endpoint with an UnsubscribeConfirmation."""
+        with self.market.lock:
+            sub = next((s for s in self.subscriptions.values() if s.subscription_arn == subscription_arn), None)
+            if sub is None:
+                raise SnsRefused("NotFound", "Subscription does not exist")
+            if sub.status == "Unsubscribed":
+                return
+            sub.status = "Unsubscribed"
+            sub.confirmed.clear()
+            sub.token = secrets.token_hex(32)
+            self._queue.put((self._epoch, {"unsubscribed": sub.topic_arn}))
+
+    def subscriptions_view(self) -> list[dict[str, Any]]:
+        with self.market.lock:
+            return [s.view() for s in self.subscriptions.values()]
+
+    # -- publishing -----------------------------------------------------------------------------------------
     def publish(self, action: str, product_code: str, customer_identifier: str, offer_id: str) -> None:
-        from mplink.sandbox.sns import MARKETPLACE_SNS_ACCOUNT, marketplace_message, notification, topic_arn
+        from mplink.sandbox.sns import (
+            OFFER_ACTIONS,
+            action_url,
+            entitlement_topic_arn,
+            marketplace_message,
+            notification,
+            topic_arn,
+        )
 
         if action == "entitlement-updated":
-            topic = f"arn:aws:sns:us-east-1:{MARKETPLACE_SNS_ACCOUNT}:aws-mp-entitlement-notification-{product_code}"
+            topic = entitlement_topic_arn(product_code)
             body = marketplace_message(action, customer_identifier, product_code)
         else:
             topic = topic_arn(product_code)
             body = marketplace_message(
-                action, customer_identifier, product_code, offer_identifier=offer_id, free_trial=False
+                action,
+                customer_identifier,
+                product_code,
+                offer_identifier=offer_id if action in OFFER_ACTIONS else None,
+                free_trial=False,
             )
+        sub = self.subscriptions.get(topic)
         envelope = notification(
             topic,
             body,
             timestamp=datetime.now(UTC),
-            unsubscribe_url=f"{(self.base_url or '').rstrip('/')}/_sandbox/sns/unsubscribe",
+            unsubscribe_url=action_url(self.base_url or "", "Unsubscribe", SubscriptionArn=sub.subscription_arn)
+            if sub
+            else "",
         )
         entry: dict[str, Any] = {"envelope": envelope, "status": None, "error": None}
         self.log.append(entry)
         self._queue.put((self._epoch, entry))
 
     def _run(self) -> None:
-        from mplink.sandbox.sns import delivery_headers
-
         while True:
             item = self._queue.get()
             if item is None:
@@ -291,19 +405,109 @@ class SnsPublisher:
                 return
             epoch, entry = item
             try:
-                signed = self.signer().sign(entry["envelope"])
-                entry["envelope"] = signed
-                for delay in (0.0, *RETRY_DELAYS[:4]):
-                    if epoch.wait(delay):
-                        break  # the sandbox was reset meanwhile: this notification is forgotten
-                    try:
-                        r = self._http.post(self.endpoint, content=json.dumps(signed), headers=delivery_headers(signed))
-                        entry["status"] = r.status_code
-                        if r.status_code < 500:
-                            break
-                    except httpx.HTTPError as exc:
-                        entry["error"] = str(exc)
+                if "confirm" in entry:
+                    self._handshake(epoch, self.subscriptions[entry["confirm"]])
+                elif "unsubscribed" in entry:
+                    self._tell_unsubscribed(epoch, self.subscriptions[entry["unsubscribed"]])
+                else:
+                    self._deliver(epoch, entry)
             except Exception as exc:  # recorded in the log for /_sandbox/sns/log
                 entry["error"] = f"{type(exc).__name__}: {exc}"
             finally:
                 self._queue.task_done()
+
+    def _wait_for_base_url(self, epoch: threading.Event) -> bool:
+        while not self._base_known.wait(0.1):
+            if self._stopping.is_set() or epoch.is_set():
+                return False
+        return True
+
+    def _handshake(self, epoch: threading.Event, sub: SnsSubscription) -> None:
+        from mplink.sandbox.sns import action_url, delivery_headers, subscription_confirmation
+
+        if not self._wait_for_base_url(epoch):
+            return
+        assert self.base_url
+        for delay in (0.0, *self.CONFIRM_RETRY_DELAYS):
+            if sub.confirmed.is_set() or epoch.wait(delay) or self._stopping.is_set():
+                return
+            url = action_url(self.base_url, "ConfirmSubscription", TopicArn=sub.topic_arn, Token=sub.token)
+            message = self.signer().sign(subscription_confirmation(sub.topic_arn, url, sub.token, datetime.now(UTC)))
+            sub.attempts += 1
+            try:
+                r = self._http.post(self.endpoint, content=json.dumps(message), headers=delivery_headers(message))
+            except httpx.HTTPError as exc:
+                sub.error = f"{type(exc).__name__}: {exc}"
+                continue
+            sub.last_answer = r.status_code
+            if r.status_code < 500 and r.status_code != 429:
+                # taken or refused: either way no retry; a seller may confirm a moment later
+                sub.confirmed.wait(self.CONFIRM_WAIT)
+                if not sub.confirmed.is_set():
+                    sub.error = f"HTTP {r.status_code}: the SubscribeURL was not visited"
+                return
+            sub.error = f"HTTP {r.status_code}"
+
+    def _tell_unsubscribed(self, epoch: threading.Event, sub: SnsSubscription) -> None:
+        from mplink.sandbox.sns import action_url, delivery_headers, unsubscribe_confirmation
+
+        if not self._wait_for_base_url(epoch) or epoch.is_set():
+            return
+        assert self.base_url
+        url = action_url(self.base_url, "ConfirmSubscription", TopicArn=sub.topic_arn, Token=sub.token)
+        message = self.signer().sign(
+            unsubscribe_confirmation(sub.topic_arn, sub.subscription_arn, url, sub.token, datetime.now(UTC))
+        )
+        try:
+            self._http.post(
+                self.endpoint, content=json.dumps(message), headers=delivery_headers(message, sub.subscription_arn)
+            )
+        except httpx.HTTPError as exc:
+            sub.error = f"{type(exc).__name__}: {exc}"
+
+    def _deliver(self, epoch: threading.Event, entry: dict[str, Any]) -> None:
+        from mplink.sandbox.sns import action_url, delivery_headers
+
+        topic = entry["envelope"]["TopicArn"]
+        sub = self.subscriptions.get(topic)
+        if sub is None or sub.status != "Confirmed" or not self.base_url:
+            status = sub.status if sub else "not subscribed"
+            entry["error"] = f"not delivered: the endpoint's subscription to {topic} is {status}"
+            return
+        # (not part of the signed string) the URL may not have been known when the message was published
+        unsubscribe = action_url(self.base_url, "Unsubscribe", SubscriptionArn=sub.subscription_arn)
+        entry["envelope"]["UnsubscribeURL"] = unsubscribe
+        signed = self.signer().sign(entry["envelope"])
+        entry["envelope"] = signed
+        for delay in (0.0, *RETRY_DELAYS[:4]):
+            if epoch.wait(delay):
+                break  # the sandbox was reset meanwhile: this notification is forgotten
+            try:
+                r = self._http.post(
+                    self.endpoint, content=json.dumps(signed), headers=delivery_headers(signed, sub.subscription_arn)
+                )
+                entry["status"] = r.status_code
+                if r.status_code < 500:
+                    break
+            except httpx.HTTPError as exc:
+                entry["error"] = str(exc)
+
+
+def sns_query(sns: SnsPublisher | None, params: dict[str, str]) -> tuple[int, str]:
+    """Answer a GET of the sandbox's SNS (a SubscribeURL or an UnsubscribeURL): HTTP status and SNS's XML."""
+    from mplink.sandbox.sns import confirm_subscription_response, error_response, unsubscribe_response
+
+    request_id = str(uuid.uuid4())
+    action = params.get("Action")
+    try:
+        if sns is None:
+            raise SnsRefused("NotFound", "The sandbox sends no SNS messages: start it with --sns-endpoint")
+        if action == "ConfirmSubscription":
+            arn = sns.confirm(params.get("TopicArn", ""), params.get("Token", ""))
+            return 200, confirm_subscription_response(arn, request_id)
+        if action == "Unsubscribe":
+            sns.unsubscribe(params.get("SubscriptionArn", ""))
+            return 200, unsubscribe_response(request_id)
+        raise SnsRefused("InvalidAction", f"The action {action or ''} is not valid for this endpoint")
+    except SnsRefused as exc:
+        return (404 if exc.code == "NotFound" else 400), error_response(exc.code, exc.message, request_id)
