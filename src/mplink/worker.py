@@ -74,7 +74,7 @@ class Worker:
                 log.warning("unreadable message left in the queue", message_id=message.get("MessageId"), error=str(exc))
                 self._count("unreadable")
                 continue
-            receipt = receive_event(self.uow_factory, envelope)
+            receipt = receive_event(self.uow_factory, envelope, self.marketplace)
             self._count(f"events_{receipt.status}")
             self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             handled += 1
@@ -85,7 +85,7 @@ class Worker:
         if now - self._last_replay < self.replay_every:
             return 0
         self._last_replay = now
-        receipts = replay_failed(self.uow_factory, limit=200)
+        receipts = replay_failed(self.uow_factory, limit=200, marketplace=self.marketplace)
         self._count("replayed", len(receipts))
         return len(receipts)
 

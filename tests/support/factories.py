@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,14 @@ def registered(ledger: Ledger, agreement_id: str, account: str, n: int | str | N
     )
 
 
+#: ``endTime`` of an agreement without an end date, as the sandbox sends it (docs/sandbox.md, "Events")
+OPEN_ENDED = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def _aws_time(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def eventbridge(
     detail_type: str,
     agreement_id: str,
@@ -59,54 +68,80 @@ def eventbridge(
     start: datetime | None = None,
     end: datetime | None = None,
     proposer: str = RESELLER,
+    role: str | None = None,
 ) -> dict[str, Any]:
-    """An ``aws.agreement-marketplace`` agreement event as EventBridge delivers it."""
+    """An ``aws.agreement-marketplace`` agreement event in the shape of AWS's examples (seller guide,
+    "Amazon EventBridge events"; tests/fixtures/aws/events): Ended says only the agreement's id and status;
+    ``previousAgreementId`` is there only when ``previous`` is given (where the RENEW example has it). The
+    role is Proposer on the seller's own offer and Manufacturer on a channel partner's, as AWS sends them."""
+    role = role or ("Proposer" if proposer == SELLER else "Manufacturer")
+    event_id = event_id or f"{detail_type}-{agreement_id}"
+    agreement: dict[str, Any]
+    if detail_type.startswith("Purchase Agreement Ended"):
+        agreement = {"id": agreement_id, "status": status}
+    else:
+        agreement = {
+            "id": agreement_id,
+            "intent": intent,
+            "status": status,
+            "acceptanceTime": _aws_time(start or time),
+            "startTime": _aws_time(start or time),
+            "endTime": _aws_time(end or OPEN_ENDED),
+        }
+        if previous is not None:
+            agreement["previousAgreementId"] = previous
     return {
         "version": "0",
-        "id": event_id or f"{detail_type}-{agreement_id}",
-        "detail-type": f"{detail_type} - Manufacturer",
+        "id": event_id,
+        "detail-type": f"{detail_type} - {role}",
         "source": "aws.agreement-marketplace",
         "account": SELLER,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": _aws_time(time),
         "region": "us-east-1",
-        "resources": [f"arn:aws:aws-marketplace:us-east-1:{SELLER}:AWSMarketplace/Agreement/{agreement_id}"],
+        "resources": [f"arn:aws:aws-marketplace::aws:agreement:{agreement_id}"],
         "detail": {
-            "requestId": "req-1",
+            "requestId": str(uuid.uuid5(uuid.NAMESPACE_URL, event_id)),
             "catalog": "AWSMarketplace",
-            "agreement": {
-                "id": agreement_id,
-                "intent": intent,
-                "status": status,
-                "acceptanceTime": (start or time).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "startTime": (start or time).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "endTime": (end or time).strftime("%Y-%m-%dT%H:%M:%SZ") if end or status != "ACTIVE" else None,
-                "previousAgreementId": previous,
-                "autoRenewalEnabled": False,
-            },
-            "product": {"id": PRODUCT_ID, "title": "Trend Micro Cloud One"},
-            "offer": {"id": offer},
+            "agreement": agreement,
+            "resaleAuthorization": {"id": "resaleauthz-cm-20260101" if proposer == RESELLER else None},
             "acceptor": {"accountId": account},
             "proposer": {"accountId": proposer},
-            "resaleAuthorization": {"id": "resaleauthz-cm-20260101"} if proposer == RESELLER else None,
+            "offer": {"id": offer},
         },
     }
 
 
 def license_event(
-    kind: str, arn: str, *, event_id: str, time: datetime = T0, drop_prefix: bool = False
+    kind: str,
+    arn: str,
+    *,
+    event_id: str,
+    time: datetime = T0,
+    drop_prefix: bool = False,
+    agreement: str | None = None,
+    account: str = DST,
 ) -> dict[str, Any]:
+    """``License <kind> - Manufacturer`` as AWS's examples show it; the agreement is ``agreement``, else the
+    one ``license_arn(n)`` was made for (``n``)."""
+    agreement_id = agreement or arn.rsplit(":license:l-", 1)[-1]
     return {
         "version": "0",
         "id": event_id,
         "detail-type": f"License {kind} - Manufacturer",
         "source": "aws.agreement-marketplace",
         "account": SELLER,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": _aws_time(time),
         "region": "us-east-1",
-        "resources": [],
+        "resources": [f"arn:aws:aws-marketplace::aws:agreement:{agreement_id}"],
         "detail": {
+            "requestId": str(uuid.uuid5(uuid.NAMESPACE_URL, event_id)),
+            "catalog": "AWSMarketplace",
+            "agreement": {"id": agreement_id},
             "product": {"code": PRODUCT_CODE, "id": PRODUCT_ID},
             "license": {"arn": arn.removeprefix("arn:") if drop_prefix else arn},
+            "acceptor": {"accountId": account},
+            "proposer": {"accountId": RESELLER},
+            "offer": {"id": PRIVATE_OFFER.removeprefix("offer-")},
         },
     }
 

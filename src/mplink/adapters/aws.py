@@ -87,6 +87,7 @@ class SellerMarketplace:
             accepted_at=out.get("acceptanceTime"),
             starts_at=out.get("startTime"),
             ends_at=out.get("endTime"),
+            initial_agreement_id=out.get("initialAgreementId"),
         )
 
     def get_entitlements(self, product_code: str, license_arn: str) -> list[Entitlement]:

@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from mplink.cli.common import JsonOption, console, fail, friendly_errors, open_store, print_json, settings
+from mplink.cli.common import (
+    JsonOption,
+    console,
+    fail,
+    friendly_errors,
+    open_store,
+    open_wiring,
+    print_json,
+    settings,
+)
 from mplink.domain.ids import format_account_id
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -249,8 +258,8 @@ def events_replay(
     """Process again every stored event that failed or was never processed."""
     from mplink.services.events import replay_failed
 
-    with open_store() as store, friendly_errors():
-        receipts = replay_failed(store.uow, limit)
+    with open_wiring() as wiring, friendly_errors():
+        receipts = replay_failed(wiring.uow, limit, wiring.marketplace)
     counts: dict[str, int] = {}
     for r in receipts:
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -1,4 +1,11 @@
-"""Turn raw EventBridge events and legacy SNS messages into domain events (shapes: aws-marketplace-facts)."""
+"""Turn raw EventBridge events and legacy SNS messages into domain events.
+
+The shapes are AWS's documented examples (seller guide, "Amazon EventBridge events" and "SaaS product
+notifications through Amazon SNS"; copies in ``tests/fixtures/aws/events/``). Only what they show is
+read, and every field a documented example leaves out is optional: ``product`` (absent from most
+agreement events), ``previousAgreementId`` (shown on a RENEW only), the times (absent from Ended),
+``resaleAuthorization`` (null, ``{"id": null}`` or absent on a direct offer). ``resources`` and
+``account`` are not read: AWS's own examples write them in several ways, or as placeholders."""
 
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ _LICENSE_KINDS = {
     "License Updated": LicenseEventKind.UPDATED,
     "License Deprovisioned": LicenseEventKind.DEPROVISIONED,
 }
+#: the seller's roles: Proposer on its own offers, Manufacturer on a channel partner's (``- Acceptor`` is the buyer's)
+SELLER_ROLES = frozenset({"Manufacturer", "Proposer"})
 
 
 def parse_time(value: object, what: str) -> datetime | None:
@@ -66,6 +75,12 @@ def _str(parent: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _text(parent: dict[str, Any], key: str) -> str | None:
+    """A string without surrounding blanks: AWS's SNS example prints ``" X01EXAMPLEX"``; no identifier has one."""
+    value = _str(parent, key)
+    return (value.strip() or None) if value is not None else None
+
+
 def _required(value: str | None, what: str) -> str:
     if not value:
         raise InvalidEvent(f"{what} is missing")
@@ -89,6 +104,8 @@ def parse_eventbridge(event: dict[str, Any]) -> MarketplaceEvent | None:
     base, _, role = detail_type.rpartition(" - ")
     if not base:
         base, role = detail_type, ""
+    if role and role not in SELLER_ROLES:
+        return None
     if base in _AGREEMENT_KINDS:
         agreement = _obj(detail, "agreement")
         product = _obj(detail, "product")
@@ -148,7 +165,7 @@ def parse_sns_message(envelope: dict[str, Any]) -> MarketplaceEvent | None:
         raise InvalidEvent(f"Message is not JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(message, dict):
         raise InvalidEvent("Message must be a JSON object")
-    action_text = _required(_str(message, "action"), "Message.action")
+    action_text = _required(_text(message, "action"), "Message.action")
     try:
         action = LegacyAction(action_text)
     except ValueError as exc:
@@ -157,8 +174,8 @@ def parse_sns_message(envelope: dict[str, Any]) -> MarketplaceEvent | None:
         event_id=event_id,
         occurred_at=occurred_at,
         action=action,
-        customer_identifier=_required(_str(message, "customer-identifier"), "Message.customer-identifier"),
-        product_code=_required(_str(message, "product-code"), "Message.product-code"),
-        offer_id=_str(message, "offer-identifier"),
+        customer_identifier=_required(_text(message, "customer-identifier"), "Message.customer-identifier"),
+        product_code=_required(_text(message, "product-code"), "Message.product-code"),
+        offer_id=_text(message, "offer-identifier"),
         free_trial=str(message.get("isFreeTrialTermPresent", "")).lower() == "true",
     )

@@ -1,4 +1,7 @@
-"""Marketplace events as the domain sees them, whatever channel (EventBridge, SNS) carried them."""
+"""Marketplace events as the domain sees them, whatever channel (EventBridge, SNS) carried them.
+
+They hold what AWS's documented events carry, no more: fields an event may lack are optional, and what
+the seller needs that an event does not say is asked of AWS (DescribeAgreement) before it is applied."""
 
 from __future__ import annotations
 
@@ -26,9 +29,16 @@ class LegacyAction(StrEnum):
     ENTITLEMENT_UPDATED = "entitlement-updated"
 
 
+#: intents whose agreement takes over from an earlier one (R4)
+SUCCESSOR_INTENTS = frozenset({"REPLACE", "RENEW"})
+
+
 @dataclass(frozen=True)
 class AgreementEvent:
-    """``Purchase Agreement Created/Amended/Ended - Manufacturer|Proposer``."""
+    """``Purchase Agreement Created/Amended/Ended - Manufacturer|Proposer``.
+
+    An ISV selling its own offer gets the Proposer events only, on a channel partner's offer the
+    Manufacturer ones only: both say the same. Ended events say only the agreement's id and status."""
 
     event_id: str
     occurred_at: datetime
@@ -47,11 +57,25 @@ class AgreementEvent:
     acceptor_account_id: str | None = None
     proposer_account_id: str | None = None
     resale_authorization_id: str | None = None
+    #: DescribeAgreement's ``initialAgreementId``: the first agreement of this one's chain (not in the event)
+    initial_agreement_id: str | None = None
+
+    @property
+    def succeeds_unknown(self) -> bool:
+        """A Created REPLACE or RENEW that does not name the agreement it follows: AWS documents
+        ``previousAgreementId`` only on a RENEW example, so the chain must come from DescribeAgreement."""
+        return (
+            self.kind is AgreementEventKind.CREATED
+            and (self.intent or "").upper() in SUCCESSOR_INTENTS
+            and not self.previous_agreement_id
+        )
 
 
 @dataclass(frozen=True)
 class LicenseEvent:
-    """``License Updated - Manufacturer`` / ``License Deprovisioned - Manufacturer``."""
+    """``License Updated - Manufacturer`` / ``License Deprovisioned - Manufacturer``: something about the
+    agreement's license changed. They carry the agreement's id; the LicenseArn is printed without its
+    leading ``arn:`` and may be written otherwise than ResolveCustomer's, so it identifies nothing."""
 
     event_id: str
     occurred_at: datetime

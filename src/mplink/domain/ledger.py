@@ -16,6 +16,7 @@ from mplink.domain.billing import AccountChange, BillingLink, ChangeState, LinkE
 from mplink.domain.clock import stamp
 from mplink.domain.errors import AgreementNotActive, Conflict, NotAuthorized, NotFound
 from mplink.domain.events import (
+    SUCCESSOR_INTENTS,
     AgreementEvent,
     AgreementEventKind,
     LegacyAction,
@@ -26,8 +27,6 @@ from mplink.domain.events import (
 )
 from mplink.domain.ids import parse_account_id
 from mplink.domain.tenant import BILLING_ROLES, Role, Tenant
-
-_SUCCESSOR_INTENTS = frozenset({"REPLACE", "RENEW"})
 
 
 @dataclass(eq=False)
@@ -151,6 +150,7 @@ class Ledger:
             offer_id=offer_id,
         )
         agreement.free_trial = agreement.free_trial or free_trial
+        self._share_product(agreement)
         self._sync_side_facts(agreement)
         return agreement
 
@@ -316,10 +316,15 @@ class Ledger:
     def _apply_agreement(self, ev: AgreementEvent) -> None:
         agreement = self.ensure_agreement(ev.agreement_id)
         version = stamp(ev.occurred_at, ev.event_id)
+        previous_id = ev.previous_agreement_id
+        if previous_id is None and (ev.intent or "").upper() in SUCCESSOR_INTENTS:
+            previous_id = agreement.previous_agreement_id or self._predecessor_in_chain(
+                ev.initial_agreement_id, ev.agreement_id
+            )
         agreement.fill(
             product_id=ev.product_id,
             aws_account_id=ev.acceptor_account_id,
-            previous_agreement_id=ev.previous_agreement_id,
+            previous_agreement_id=previous_id,
         )
         if ev.kind is not AgreementEventKind.ENDED and agreement.newer("terms", version):
             agreement.offer_id = ev.offer_id or agreement.offer_id
@@ -333,11 +338,25 @@ class Ledger:
             agreement.marketplace_status = ev.status
         if ev.kind is AgreementEventKind.ENDED:
             end_status = ev.status or MarketplaceStatus.CANCELLED.value
+            # Ended says no end time: it is sent when the agreement ends, and starts the final metering window
             self._record_end(agreement, ev.ends_at or ev.occurred_at, end_status, version)
-        if ev.previous_agreement_id and (ev.intent or "").upper() in _SUCCESSOR_INTENTS:
-            self._carry_over(
-                ev.previous_agreement_id, agreement, ev.starts_at or ev.accepted_at or ev.occurred_at, version
-            )
+        if previous_id and (ev.intent or "").upper() in SUCCESSOR_INTENTS:
+            self._carry_over(previous_id, agreement, ev.starts_at or ev.accepted_at or ev.occurred_at, version)
+
+    def _predecessor_in_chain(self, initial_id: str | None, agreement_id: str) -> str | None:
+        """R4 from DescribeAgreement's ``initialAgreementId``: the agreement a REPLACE or RENEW follows is the
+        latest one of its chain that is known here (the chain's first agreement, then its successors)."""
+        if not initial_id or initial_id == agreement_id:
+            return None
+        current = self.ensure_agreement(initial_id)
+        seen = {initial_id}
+        while current.replaced_by and current.replaced_by != agreement_id and current.replaced_by not in seen:
+            successor = self.agreements.get(current.replaced_by)
+            if successor is None:
+                break
+            seen.add(successor.agreement_id)
+            current = successor
+        return current.agreement_id
 
     def _record_end(self, agreement: Agreement, at: datetime, end_status: str, version: str) -> None:
         if agreement.newer("end", version):
@@ -361,10 +380,28 @@ class Ledger:
         if previous.newer("successor", version):
             previous.replaced_by = successor.agreement_id
             previous.replaced_at = at
-        previous.fill(aws_account_id=successor.aws_account_id, product_id=successor.product_id)
+        # the same buyer and product: events say which agreement follows which, not always of what product
+        previous.fill(
+            aws_account_id=successor.aws_account_id,
+            product_id=successor.product_id,
+            product_code=successor.product_code,
+        )
+        self._share_product(previous)
         old = self.open_link_of_agreement(previous_id)
         if old is not None:
             self._follow_successors(old)
+
+    def _share_product(self, agreement: Agreement) -> None:
+        """Successors (R4) are of their predecessor's product: agreement events mostly do not name it."""
+        seen = {agreement.agreement_id}
+        current = agreement
+        while current.replaced_by and current.replaced_by not in seen:
+            successor = self.agreements.get(current.replaced_by)
+            if successor is None:
+                return
+            successor.fill(product_id=current.product_id, product_code=current.product_code)
+            seen.add(successor.agreement_id)
+            current = successor
 
     def _follow_successors(self, link: BillingLink) -> BillingLink:
         """Move an open link along the chain of replacements, whichever order the events came in."""
@@ -387,6 +424,8 @@ class Ledger:
             self._add(link)
 
     def _apply_license(self, ev: LicenseEvent) -> None:
+        """License events name their agreement; the LicenseArn they print is not ResolveCustomer's (no
+        ``arn:``), so it is never copied onto the agreement: metering sends ResolveCustomer's."""
         facts = self.licenses.get(ev.license_arn)
         if facts is None:
             facts = LicenseFacts(license_arn=ev.license_arn)
@@ -400,11 +439,14 @@ class Ledger:
         if ev.agreement_id:
             agreement = self.ensure_agreement(ev.agreement_id)
             agreement.fill(
-                license_arn=ev.license_arn,
-                product_code=ev.product_code,
-                product_id=ev.product_id,
-                aws_account_id=ev.acceptor_account_id,
+                product_code=ev.product_code, product_id=ev.product_id, aws_account_id=ev.acceptor_account_id
             )
+            if ev.kind is LicenseEventKind.UPDATED:
+                if agreement.newer("entitlements", version):
+                    agreement.entitlements_stale = True
+            elif agreement.deprovisioned_at is None or ev.occurred_at < agreement.deprovisioned_at:
+                agreement.deprovisioned_at = ev.occurred_at
+                self._source_ended(agreement)
         for agreement in self.agreements_by_license(ev.license_arn):
             self._sync_side_facts(agreement)
 

@@ -1,8 +1,14 @@
 """Marketplace event intake (R8): store the raw event first, dedup by its id, process it in one
-transaction, and record a failure instead of losing the event; failed events can be replayed."""
+transaction, and record a failure instead of losing the event; failed events can be replayed.
+
+What an event lacks and the seller needs is asked of AWS, as AWS recommends: a Created REPLACE or RENEW
+that does not name the agreement it follows (AWS shows ``previousAgreementId`` on one RENEW example only)
+gets its chain from DescribeAgreement (``initialAgreementId``). The call is made before the event's
+transaction; when it fails the event is kept as failed and replayed later, like any other failure."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +17,7 @@ from mplink.domain.clock import now_utc
 from mplink.domain.errors import DomainError, InvalidEvent
 from mplink.domain.event_parsing import parse_eventbridge, parse_sns_message
 from mplink.domain.events import AgreementEvent, LicenseEvent, MarketplaceEvent
+from mplink.services.ports import AgreementFacts, MarketplaceUnavailable, SellerMarketplace
 from mplink.services.unit_of_work import UnitOfWorkFactory, retry_on_conflict
 
 EVENTBRIDGE = "eventbridge"
@@ -67,14 +74,18 @@ def parse_stored(channel: str, payload: dict[str, Any]) -> MarketplaceEvent | No
 
 def _scope(event: MarketplaceEvent) -> dict[str, Any]:
     if isinstance(event, AgreementEvent):
-        return {"agreement_ids": [event.agreement_id, event.previous_agreement_id or ""]}
+        ids = [event.agreement_id, event.previous_agreement_id or "", event.initial_agreement_id or ""]
+        return {"agreement_ids": ids}
     if isinstance(event, LicenseEvent):
         return {"agreement_ids": [event.agreement_id or ""], "license_arns": [event.license_arn]}
     return {"legacy_keys": [(event.product_code, event.customer_identifier)]}
 
 
-def receive_event(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> Receipt:
-    """Store, then process. The same event delivered again is recognised and not applied twice."""
+def receive_event(
+    uow_factory: UnitOfWorkFactory, envelope: Envelope, marketplace: SellerMarketplace | None = None
+) -> Receipt:
+    """Store, then process. The same event delivered again is recognised and not applied twice.
+    ``marketplace`` answers DescribeAgreement for events that need it (without it they fail, kept)."""
     with uow_factory() as uow:
         existing = uow.inbox.get_by_key(envelope.dedup_key)
         if existing is not None and existing.status in ("processed", "ignored"):
@@ -87,13 +98,16 @@ def receive_event(uow_factory: UnitOfWorkFactory, envelope: Envelope) -> Receipt
                 uow.rollback()
                 if uow.inbox.get_by_key(envelope.dedup_key) is None:
                     raise
-    return process_event(uow_factory, envelope.dedup_key)
+    return process_event(uow_factory, envelope.dedup_key, marketplace)
 
 
-def process_event(uow_factory: UnitOfWorkFactory, dedup_key: str) -> Receipt:
+def process_event(
+    uow_factory: UnitOfWorkFactory, dedup_key: str, marketplace: SellerMarketplace | None = None
+) -> Receipt:
     """Apply one stored event in a single transaction; on failure keep it, with its error, for a retry."""
     try:
-        return _apply_stored(uow_factory, dedup_key)
+        facts = _facts_needed(uow_factory, dedup_key, marketplace)
+        return _apply_stored(uow_factory, dedup_key, facts)
     except Exception as exc:  # R8: recorded, not lost; `mplink events replay` retries it
         error = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
         with uow_factory() as uow:
@@ -102,8 +116,34 @@ def process_event(uow_factory: UnitOfWorkFactory, dedup_key: str) -> Receipt:
         return Receipt(dedup_key, "failed", error)
 
 
+def _facts_needed(
+    uow_factory: UnitOfWorkFactory, dedup_key: str, marketplace: SellerMarketplace | None
+) -> AgreementFacts | None:
+    """DescribeAgreement's answer when the stored event lacks something the seller needs, else None.
+    Asked outside any transaction: a slow AWS must not hold the event's row locked."""
+    with uow_factory() as uow:
+        entry = uow.inbox.get_by_key(dedup_key)
+    if entry is None or entry.status in ("processed", "ignored"):
+        return None  # _apply_stored says why
+    event = parse_stored(entry.channel, json.loads(entry.payload))
+    if not isinstance(event, AgreementEvent) or not event.succeeds_unknown:
+        return None
+    if marketplace is None:
+        raise MarketplaceUnavailable(
+            f"agreement {event.agreement_id} ({event.intent}) does not name the agreement it follows, "
+            "and no AWS Marketplace client was given to ask DescribeAgreement"
+        )
+    return marketplace.describe_agreement(event.agreement_id)
+
+
+def _with_facts(event: MarketplaceEvent, facts: AgreementFacts | None) -> MarketplaceEvent:
+    if facts is None or not isinstance(event, AgreementEvent):
+        return event
+    return dataclasses.replace(event, initial_agreement_id=facts.initial_agreement_id or event.agreement_id)
+
+
 @retry_on_conflict
-def _apply_stored(uow_factory: UnitOfWorkFactory, dedup_key: str) -> Receipt:
+def _apply_stored(uow_factory: UnitOfWorkFactory, dedup_key: str, facts: AgreementFacts | None = None) -> Receipt:
     """One attempt at applying a stored event, in one transaction."""
     with uow_factory() as uow:
         entry = uow.inbox.get_by_key(dedup_key, lock=True)
@@ -116,6 +156,7 @@ def _apply_stored(uow_factory: UnitOfWorkFactory, dedup_key: str) -> Receipt:
             uow.inbox.mark(dedup_key, "ignored", now_utc())
             uow.commit()
             return Receipt(dedup_key, "ignored")
+        event = _with_facts(event, facts)
         ledger = uow.ledger.load(**_scope(event))
         ledger.apply(event)
         uow.ledger.save(ledger)
@@ -124,8 +165,10 @@ def _apply_stored(uow_factory: UnitOfWorkFactory, dedup_key: str) -> Receipt:
         return Receipt(dedup_key, "processed")
 
 
-def replay_failed(uow_factory: UnitOfWorkFactory, limit: int = 1000) -> list[Receipt]:
+def replay_failed(
+    uow_factory: UnitOfWorkFactory, limit: int = 1000, marketplace: SellerMarketplace | None = None
+) -> list[Receipt]:
     """Process again every stored event that failed or was never processed."""
     with uow_factory() as uow:
         keys = [e.dedup_key for e in uow.inbox.entries(("failed", "pending"), limit)]
-    return [process_event(uow_factory, k) for k in keys]
+    return [process_event(uow_factory, k, marketplace) for k in keys]

@@ -57,6 +57,8 @@ class AgreementFacts:
     accepted_at: datetime | None
     starts_at: datetime | None
     ends_at: datetime | None
+    #: the first agreement of its chain of renewals and replacements (itself when it replaced nothing)
+    initial_agreement_id: str | None = None
 
 
 @dataclass(frozen=True)

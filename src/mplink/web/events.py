@@ -41,7 +41,7 @@ async def eventbridge(request: Request) -> dict[str, str]:
         envelope = envelope_from_eventbridge(body)
     except InvalidEvent as exc:
         raise HTTPException(400, exc.message) from exc
-    receipt = await run_in_threadpool(receive_event, state.uow, envelope)
+    receipt = await run_in_threadpool(receive_event, state.uow, envelope, state.marketplace)
     state.metrics.events.labels("eventbridge", receipt.status).inc()
     return {"id": receipt.dedup_key, "status": receipt.status}
 
@@ -78,6 +78,6 @@ async def sns(request: Request) -> dict[str, str]:
         envelope = envelope_from_sns(body)
     except InvalidEvent as exc:
         raise HTTPException(400, exc.message) from exc
-    receipt = await run_in_threadpool(receive_event, state.uow, envelope)
+    receipt = await run_in_threadpool(receive_event, state.uow, envelope, state.marketplace)
     state.metrics.events.labels("sns", receipt.status).inc()
     return {"id": receipt.dedup_key, "status": receipt.status}
