@@ -109,7 +109,6 @@ def make_world(
         try:
             with serve_app(box.app) as sandbox_url:
                 app.state.mplink.marketplace = SellerMarketplace(sandbox_url)
-                box.set_public_url(sandbox_url)
                 settings_with_sandbox = Settings(
                     **{
                         **settings.__dict__,
@@ -118,6 +117,8 @@ def make_world(
                     }
                 )
                 app.state.mplink.settings = settings_with_sandbox
+                # the seller trusts the sandbox's SNS before the sandbox knows its URL and subscribes it
+                box.set_public_url(sandbox_url)
                 yield World(
                     Seller(seller_url, store, app, tenant_id, tenant_key, operator_key),
                     RunningSandbox(box, sandbox_url),

@@ -259,7 +259,8 @@ class SnsPublisher:
     a topic left unconfirmed gets none (each is logged with the reason). A reset keeps confirmed
     subscriptions (the endpoint did not change) and starts again the handshakes still pending."""
 
-    CONFIRM_RETRY_DELAYS = (0.5, 2.0, 5.0)
+    #: SubscriptionConfirmation retries while the endpoint fails (no answer, 5xx, 429); a 4xx is its refusal
+    CONFIRM_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
     #: how long to wait for the SubscribeURL GET after the endpoint took the SubscriptionConfirmation
     CONFIRM_WAIT = 2.0
 
@@ -422,10 +423,21 @@ class SnsPublisher:
                 return False
         return True
 
+    def _wait_until_served(self, epoch: threading.Event) -> bool:
+        """The endpoint GETs the SubscribeURL at once: subscribe it only once the sandbox answers HTTP."""
+        while not (self._stopping.is_set() or epoch.is_set()):
+            try:
+                if self._http.get(f"{(self.base_url or '').rstrip('/')}/_sandbox/health").status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            epoch.wait(0.1)
+        return False
+
     def _handshake(self, epoch: threading.Event, sub: SnsSubscription) -> None:
         from mplink.sandbox.sns import action_url, delivery_headers, subscription_confirmation
 
-        if not self._wait_for_base_url(epoch):
+        if not self._wait_for_base_url(epoch) or not self._wait_until_served(epoch):
             return
         assert self.base_url
         for delay in (0.0, *self.CONFIRM_RETRY_DELAYS):

@@ -48,18 +48,22 @@ async def eventbridge(request: Request) -> dict[str, str]:
 
 @router.post("/events/sns")
 async def sns(request: Request) -> dict[str, str]:
+    """Legacy SNS over HTTP(S). Nothing is trusted before its signature verifies for an expected topic;
+    a SubscriptionConfirmation is then answered by fetching its SubscribeURL (how SNS learns the endpoint
+    accepts the topic: it delivers nothing before), a Notification goes to the inbox like any event."""
     state = app_state(request)
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise HTTPException(400, "an SNS message must be a JSON object")
     from mplink.adapters.sns import SnsVerificationError, SnsVerifier, confirm_subscription
 
-    verifier = getattr(request.app.state, "sns_verifier", None)
-    if verifier is None:
-        verifier = SnsVerifier(
-            state.settings.sns_topic_arns, trusted_cert_url_prefixes=state.settings.sns_trusted_cert_prefixes
-        )
-        request.app.state.sns_verifier = verifier
+    # one verifier (it caches certificates) per configuration: the topics and certificate prefixes trusted
+    trusted = (state.settings.sns_topic_arns, state.settings.sns_trusted_cert_prefixes)
+    cached = getattr(request.app.state, "sns_verifier", None)
+    if cached is None or cached[0] != trusted:
+        cached = (trusted, SnsVerifier(trusted[0], trusted_cert_url_prefixes=trusted[1]))
+        request.app.state.sns_verifier = cached
+    verifier = cached[1]
     kind = body.get("Type")
     try:
         # certificate and SubscribeURL fetches block: keep them off the event loop
