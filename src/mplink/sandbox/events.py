@@ -39,15 +39,17 @@ EVENT_SOURCE = "aws.agreement-marketplace"
 EVENT_REGION = "us-east-1"
 
 
-def envelope(detail_type: str, detail: dict[str, Any], resources: list[str], market: Marketplace) -> dict[str, Any]:
-    """An EventBridge event as AWS Marketplace sends it to the seller's account."""
+def envelope(
+    detail_type: str, detail: dict[str, Any], resources: list[str], account: str, at: datetime
+) -> dict[str, Any]:
+    """An EventBridge event as AWS Marketplace sends it to ``account`` (the seller's) at ``at``."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": detail_type,
         "source": EVENT_SOURCE,
-        "account": market.catalog.seller_account_id,
-        "time": aws_time(market.now()),
+        "account": account,
+        "time": aws_time(at),
         "region": EVENT_REGION,
         "resources": list(resources),
         "detail": detail,
@@ -106,7 +108,8 @@ class EventDispatcher:
     def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
         """Called by the marketplace under its lock: wrap the detail in EventBridge's envelope (every key of
         AWS's examples, in their order: the seller's account, us-east-1, whole-second time) and queue it."""
-        event = json.loads(json.dumps(envelope(detail_type, detail, resources, self.market), default=_iso))
+        event = envelope(detail_type, detail, resources, self.market.catalog.seller_account_id, self.market.now())
+        event = json.loads(json.dumps(event, default=_iso))
         entry = {"event": event, "delivered_to": [], "attempts": 0, "error": None}
         self.log.append(entry)
         self._queue.put((self._epoch, entry))
