@@ -29,6 +29,10 @@ from mplink.domain.ids import parse_account_id
 from mplink.domain.tenant import BILLING_ROLES, Role, Tenant
 
 
+#: the order of an agreement's events that share a time (see ``_apply_agreement``)
+_KIND_RANK = {AgreementEventKind.CREATED: 0, AgreementEventKind.AMENDED: 1, AgreementEventKind.ENDED: 2}
+
+
 @dataclass(eq=False)
 class LicenseFacts:
     """What License events said about a LicenseArn, kept even before any agreement is known to hold it."""
@@ -315,7 +319,8 @@ class Ledger:
 
     def _apply_agreement(self, ev: AgreementEvent) -> None:
         agreement = self.ensure_agreement(ev.agreement_id)
-        version = stamp(ev.occurred_at, ev.event_id)
+        # AWS prints event times in whole seconds: within one second, Created < Amended < Ended
+        version = stamp(ev.occurred_at, f"{_KIND_RANK[ev.kind]}|{ev.event_id}")
         previous_id = ev.previous_agreement_id
         if previous_id is None and (ev.intent or "").upper() in SUCCESSOR_INTENTS:
             previous_id = agreement.previous_agreement_id or self._predecessor_in_chain(
