@@ -10,14 +10,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from moto.server import ThreadedMotoServer
 
+from mplink.adapters.catalog_file import seed_catalog_text
 from mplink.domain.event_parsing import parse_eventbridge
+from mplink.sandbox.catalog import read_catalog
+from mplink.sandbox.marketplace import SandboxSettings
+from mplink.sandbox.server import build_sandbox
+from mplink.sandbox.sns import entitlement_topic_arn, topic_arn
 from tests.support.buyer import subscribe
 from tests.support.pgserver import free_port
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SELLER, RunningSandbox
@@ -161,3 +169,77 @@ def test_duplicate_delivery_fault(running_sandbox: RunningSandbox) -> None:
         wait_for(lambda: len(receiver.events) >= 4 and sb.box.dispatcher.pending() == 0)
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == 2 * len(set(ids))  # every event delivered twice, with the same id
+
+
+# -- legacy SNS: the subscription handshake -----------------------------------------------------------------
+class SnsEndpoint:
+    """A seller's SNS endpoint that confirms only the topics it wants (by GETting the SubscribeURL) and records
+    what arrives, in order."""
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.received: list[tuple[str, str]] = []  # (Type, TopicArn)
+        self.app = FastAPI()
+
+        @self.app.post("/sns")
+        async def receive(request: Request) -> Response:
+            body = json.loads(await request.body())
+            self.received.append((body["Type"], body["TopicArn"]))
+            if body["Type"] == "SubscriptionConfirmation":
+                if body["TopicArn"] not in wanted:
+                    return Response(status_code=403)
+                async with httpx.AsyncClient() as client:
+                    confirmed = await client.get(body["SubscribeURL"])
+                assert confirmed.status_code == 200 and "<SubscriptionArn>" in confirmed.text
+            return Response(status_code=200)
+
+
+def test_sns_delivers_only_to_topics_the_endpoint_confirmed(tmp_path: Path) -> None:
+    """As SNS does (developer guide, "HTTP/S subscription confirmation"): each topic's subscription starts with a
+    SubscriptionConfirmation, and nothing is delivered before its SubscribeURL is visited. Here the endpoint
+    confirms the subscription topic and refuses the entitlement topic."""
+    data = json.loads(seed_catalog_text())
+    data["products"][0]["legacy"] = True
+    code = data["products"][0]["product_code"]
+    endpoint = SnsEndpoint({topic_arn(code)})
+    with serve_app(endpoint.app) as seller_url:
+        box = build_sandbox(
+            read_catalog(json.dumps(data)),
+            tmp_path / "sandbox.db",
+            SandboxSettings(provisioning_delay=timedelta(0)),
+            sns_endpoint=f"{seller_url}/sns",
+        )
+        try:
+            with serve_app(box.app) as sandbox_url:
+                box.set_public_url(sandbox_url)
+                sb = RunningSandbox(box, sandbox_url)
+                wait_for(lambda: len(sb.control("GET", "sns/subscriptions")) == 2 and sb.box.sns is not None)
+                subscribe(sb, DST, PRIVATE_OFFER)  # subscribe-success, and entitlement-updated when provisioned
+                assert box.sns is not None
+                wait_for(lambda: box.sns is not None and box.sns.pending() == 0)
+                subscriptions = {s["topic_arn"]: s for s in sb.control("GET", "sns/subscriptions")}
+                log = sb.control("GET", "sns/log")
+                wrong = {"Action": "ConfirmSubscription", "TopicArn": entitlement_topic_arn(code), "Token": "guess"}
+                refused_get = httpx.get(f"{sandbox_url}/_sandbox/sns/", params=wrong)
+        finally:
+            box.close()
+    assert subscriptions[topic_arn(code)]["status"] == "Confirmed"
+    refused = subscriptions[entitlement_topic_arn(code)]
+    assert (refused["status"], refused["last_answer"]) == ("PendingConfirmation", 403)
+    # the confirmations came first; then only the confirmed topic got its notification
+    assert endpoint.received[:2] == [
+        ("SubscriptionConfirmation", topic_arn(code)),
+        ("SubscriptionConfirmation", entitlement_topic_arn(code)),
+    ]
+    assert endpoint.received[2:] == [("Notification", topic_arn(code))]
+    by_topic = {e["envelope"]["TopicArn"]: e for e in log}
+    assert by_topic[topic_arn(code)]["status"] == 200
+    assert by_topic[entitlement_topic_arn(code)]["status"] is None
+    assert "PendingConfirmation" in by_topic[entitlement_topic_arn(code)]["error"]
+    # a SubscribeURL works only with the topic's token: SNS's XML error otherwise
+    assert refused_get.status_code == 400 and "<Code>InvalidParameter</Code>" in refused_get.text
+
+
+def test_a_subscribe_url_needs_the_topics_token(running_sandbox: RunningSandbox) -> None:
+    """The sandbox without SNS answers SNS's XML error; a wrong action or token is a 4xx, never a 5xx."""
+    r = httpx.get(f"{running_sandbox.url}/_sandbox/sns/", params={"Action": "ConfirmSubscription", "Token": "x"})
+    assert r.status_code == 404 and "<Code>NotFound</Code>" in r.text

@@ -16,8 +16,16 @@ import pytest
 from fastapi import FastAPI, Response
 
 from mplink.adapters.store import tables as t
-from mplink.sandbox.sns import SnsSigner, delivery_headers, marketplace_message, notification, topic_arn
+from mplink.sandbox.sns import (
+    SnsSigner,
+    delivery_headers,
+    marketplace_message,
+    notification,
+    subscription_confirmation,
+    topic_arn,
+)
 from tests.support.buyer import subscribe
+from tests.support.documented_events import load
 from tests.support.journey import link, token_for, wait_until
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_CODE, SRC
 from tests.support.seller_fixtures import SECRET, Seller, World, make_world
@@ -75,6 +83,10 @@ def test_wrong_secret_and_malformed_events_are_refused(world: World) -> None:
     assert inbox_count(seller) == 0
 
 
+#: the tokens of the SubscribeURLs the seller fetched from ``sns_world``'s SNS
+CONFIRMED: list[str] = []
+
+
 @pytest.fixture
 def sns_world(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, SnsSigner]]:
     """A seller that trusts a local SNS signing certificate, served over HTTP like SNS serves its own."""
@@ -85,6 +97,12 @@ def sns_world(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
     def cert() -> Response:
         return Response(holder["signer"].cert_pem(), media_type="application/x-pem-file")
 
+    @cert_app.get("/sns/")
+    def subscribe_url(Token: str) -> Response:
+        CONFIRMED.append(Token)
+        return Response("<ConfirmSubscriptionResponse/>", media_type="text/xml")
+
+    CONFIRMED.clear()
     with serve_app(cert_app) as cert_url:
         holder["signer"] = SnsSigner(f"{cert_url}/sns/cert.pem")
         monkeypatch.setenv("MPLINK_SNS_TRUSTED_CERT_PREFIXES", f"{cert_url}/sns/")
@@ -131,6 +149,30 @@ def test_sns_signatures_and_topics(sns_world: tuple[World, SnsSigner]) -> None:
     assert inbox_count(seller) == 1
 
 
+def test_sns_subscription_confirmations_are_answered_only_for_expected_topics(
+    sns_world: tuple[World, SnsSigner],
+) -> None:
+    """The seller confirms a subscription by fetching its SubscribeURL (SNS developer guide, "Confirm the
+    subscription"), only once the signature verifies and only for a Marketplace topic; AWS's own example
+    (us-west-2 "MyTopic", a fake signature) is refused before anything is fetched."""
+    world, signer = sns_world
+    seller = world.seller
+    prefix = signer.cert_url.rsplit("/", 1)[0] + "/"
+
+    def confirmation(topic: str, token: str) -> dict[str, Any]:
+        url = f"{prefix}?Action=ConfirmSubscription&TopicArn={topic}&Token={token}"
+        return signer.sign(subscription_confirmation(topic, url, token, datetime.now(UTC)))
+
+    other = _post_sns(seller, confirmation("arn:aws:sns:us-east-1:123456789012:not-marketplace", "tok-other"))
+    assert other.status_code == 403 and "topic" in other.json()["message"]
+    documented = load("sns-subscription-confirmation.json")
+    assert _post_sns(seller, documented).status_code == 403
+    assert CONFIRMED == []
+    ok = _post_sns(seller, confirmation(topic_arn(PRODUCT_CODE), "tok-1"))
+    assert ok.status_code == 200 and ok.json()["status"] == "subscription confirmed"
+    assert CONFIRMED == ["tok-1"] and inbox_count(seller) == 0
+
+
 def test_wrong_order_expires_then_linking_restores(world: World) -> None:
     seller, sb = world.seller, world.sandbox
     src = subscribe(sb, SRC, PRIVATE_OFFER)
@@ -161,6 +203,12 @@ def test_legacy_product_lifecycle_arrives_over_signed_sns(
     text = json.dumps(data)
     for world in make_world(tmp_path, database_url, monkeypatch, http_events=False, catalog_text=text, sns=True):
         seller, sb = world.seller, world.sandbox
+        # the sandbox subscribed the seller to both topics of the product; the seller confirmed each
+        wait_until(
+            lambda b=sb: {s["status"] for s in b.control("GET", "sns/subscriptions")} == {"Confirmed"},
+            what="the SNS subscriptions to be confirmed",
+        )
+        assert len(sb.control("GET", "sns/subscriptions")) == 2
         agreement = subscribe(sb, DST, PRIVATE_OFFER)
         linked = link(seller, token_for(sb, DST, agreement))
         assert linked["type"] == "aws_marketplace"

@@ -23,6 +23,7 @@ from mplink.adapters import sns as verifier_mod
 from mplink.adapters.sns import SnsVerificationError, SnsVerifier, confirm_subscription
 from mplink.sandbox import sns as sandbox_sns
 from mplink.sandbox.sns import (
+    OFFER_ACTIONS,
     SnsSigner,
     delivery_headers,
     marketplace_message,
@@ -30,7 +31,9 @@ from mplink.sandbox.sns import (
     sns_timestamp,
     subscription_confirmation,
     topic_arn,
+    unsubscribe_confirmation,
 )
+from tests.support.documented_events import FIXTURES, load
 from tests.support.servers import serve_app
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -536,3 +539,43 @@ def test_module_level_confirm_subscription_checks_type_and_url() -> None:
         confirm_subscription(local, fetch=fetch)
     assert confirm_subscription(local, trusted_cert_url_prefixes=[SANDBOX_PREFIX], fetch=fetch) == sandbox_url
     assert fetched == [aws_url, sandbox_url]
+
+
+# --- the sandbox's envelopes against SNS's documented examples ---------------------------------------------
+
+
+def documented_headers(name: str) -> list[str]:
+    """The header names of one of SNS's HTTP examples (tests/fixtures/aws/events/*.http), minus what any HTTP
+    client adds itself (Host, Content-Length, Connection)."""
+    head = (FIXTURES / name).read_text().split("\n\n", 1)[0].splitlines()[1:]
+    names = [line.split(":", 1)[0] for line in head]
+    return [n for n in names if n not in ("Host", "Content-Length", "Connection")]
+
+
+def test_sandbox_envelopes_have_the_documented_keys_and_headers(signer: SnsSigner) -> None:
+    """SNS developer guide, "HTTP/HTTPS subscription confirmation / notification / unsubscribe confirmation JSON
+    format": the same keys in the same order (a Notification's Subject only when there is one) and headers."""
+    note = signer.sign(unsigned())
+    assert list(note) == [k for k in load("sns-notification.json") if k != "Subject"]
+    assert list(signer.sign(unsigned(subject="s"))) == list(load("sns-notification.json"))
+    confirm = signer.sign(subscription_confirmation(TOPIC, SANDBOX_PREFIX + "?Action=x", "t", NOW))
+    assert list(confirm) == list(load("sns-subscription-confirmation.json"))
+    gone = signer.sign(unsubscribe_confirmation(TOPIC, f"{TOPIC}:s-1", SANDBOX_PREFIX + "?Action=x", "t", NOW))
+    assert list(gone) == list(load("sns-unsubscribe-confirmation.json"))
+    sub = f"{TOPIC}:s-1"
+    for envelope, name in ((note, "sns-notification.http"), (confirm, "sns-subscription-confirmation.http")):
+        assert sorted(delivery_headers(envelope, sub), key=str.lower) == sorted(documented_headers(name), key=str.lower)
+    assert delivery_headers(note, sub)["Content-Type"] == "text/plain; charset=UTF-8"
+
+
+def test_sandbox_marketplace_messages_have_the_documented_keys() -> None:
+    """SaaS SNS page: offer-identifier only on subscribe-success and subscribe-fail; the entitlement message
+    names only the action, customer and product."""
+    for action in ("subscribe-success", "subscribe-fail", "unsubscribe-pending", "unsubscribe-success"):
+        built = marketplace_message(
+            action, "X01EXAMPLEX", PRODUCT, offer_identifier="o" if action in OFFER_ACTIONS else None, free_trial=True
+        )
+        assert list(built) == list(load(f"sns-{action}.json")), action
+    assert list(marketplace_message("entitlement-updated", "X01EXAMPLEX", PRODUCT)) == list(
+        load("sns-entitlement-updated.json")
+    )

@@ -456,8 +456,9 @@ class SnsPublisher:
                 continue
             sub.last_answer = r.status_code
             if r.status_code < 500 and r.status_code != 429:
-                # taken or refused: either way no retry; a seller may confirm a moment later
-                sub.confirmed.wait(self.CONFIRM_WAIT)
+                # taken (it may confirm a moment later) or refused: either way SNS does not send it again
+                if r.status_code < 300:
+                    sub.confirmed.wait(self.CONFIRM_WAIT)
                 if not sub.confirmed.is_set():
                     sub.error = f"HTTP {r.status_code}: the SubscribeURL was not visited"
                 return
