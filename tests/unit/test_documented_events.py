@@ -358,3 +358,15 @@ def test_an_open_ended_agreement_has_a_far_future_end_and_a_direct_offer_a_null_
     assert detail["agreement"]["endTime"] == "9999-12-31T23:59:59Z"
     assert detail["resaleAuthorization"] == {"id": None}
     assert "previousAgreementId" not in detail["agreement"]
+
+
+def test_a_later_replacement_delivered_first_is_not_undone_by_an_earlier_one(w: World) -> None:
+    """R8 with R4 from DescribeAgreement: AWS's agreement replaced twice (A -> B -> C), C's Created delivered
+    before B's. Both name only the chain's first agreement; start times say B came first: the tenant ends on C."""
+    b, c = replacement("agmt-b"), replacement("agmt-c")
+    c["time"] = c["detail"]["agreement"]["startTime"] = "2024-09-30T00:00:00Z"
+    for agreement_id in ("agmt-b", "agmt-c"):
+        w.market.facts[agreement_id] = facts(agreement_id, AGREEMENT)
+    assert [deliver(w, c), deliver(w, b)] == ["processed", "processed"]
+    assert tenant_subscription(w.uow, "t1").view.agreement_id == "agmt-c"
+    assert w.uow.committed.agreements[AGREEMENT].replaced_by == "agmt-c"

@@ -28,7 +28,6 @@ from mplink.domain.events import (
 from mplink.domain.ids import parse_account_id
 from mplink.domain.tenant import BILLING_ROLES, Role, Tenant
 
-
 #: the order of an agreement's events that share a time (see ``_apply_agreement``)
 _KIND_RANK = {AgreementEventKind.CREATED: 0, AgreementEventKind.AMENDED: 1, AgreementEventKind.ENDED: 2}
 
@@ -324,7 +323,7 @@ class Ledger:
         previous_id = ev.previous_agreement_id
         if previous_id is None and (ev.intent or "").upper() in SUCCESSOR_INTENTS:
             previous_id = agreement.previous_agreement_id or self._predecessor_in_chain(
-                ev.initial_agreement_id, ev.agreement_id
+                ev.initial_agreement_id, ev.agreement_id, ev.starts_at or ev.accepted_at
             )
         agreement.fill(
             product_id=ev.product_id,
@@ -348,9 +347,12 @@ class Ledger:
         if previous_id and (ev.intent or "").upper() in SUCCESSOR_INTENTS:
             self._carry_over(previous_id, agreement, ev.starts_at or ev.accepted_at or ev.occurred_at, version)
 
-    def _predecessor_in_chain(self, initial_id: str | None, agreement_id: str) -> str | None:
+    def _predecessor_in_chain(
+        self, initial_id: str | None, agreement_id: str, starts_at: datetime | None
+    ) -> str | None:
         """R4 from DescribeAgreement's ``initialAgreementId``: the agreement a REPLACE or RENEW follows is the
-        latest one of its chain that is known here (the chain's first agreement, then its successors)."""
+        latest one of its chain known here that started before it (the chain's first agreement, then its
+        successors), so a later replacement delivered first is not taken for an earlier one's predecessor."""
         if not initial_id or initial_id == agreement_id:
             return None
         current = self.ensure_agreement(initial_id)
@@ -358,6 +360,9 @@ class Ledger:
         while current.replaced_by and current.replaced_by != agreement_id and current.replaced_by not in seen:
             successor = self.agreements.get(current.replaced_by)
             if successor is None:
+                break
+            started = successor.starts_at or successor.accepted_at
+            if starts_at is not None and started is not None and started > starts_at:
                 break
             seen.add(successor.agreement_id)
             current = successor
