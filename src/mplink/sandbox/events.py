@@ -230,6 +230,8 @@ class SnsSubscription:
     last_answer: int | None = None
     error: str | None = None
     confirmed: threading.Event = field(default_factory=threading.Event)
+    #: set once the handshake is over, confirmed or not: notifications of the topic wait for it
+    settled: threading.Event = field(default_factory=threading.Event)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -256,11 +258,12 @@ class SnsPublisher:
     HTTP. Timestamps are real time (a seller checks them against its own clock).
 
     The endpoint is subscribed to each legacy product's two topics (subscription and entitlement). As SNS
-    does, each subscription starts with a SubscriptionConfirmation, sent once the sandbox knows its own URL
-    (``base_url``) and retried while the endpoint fails (5xx, 429, no answer); notifications of a topic are
-    delivered only once the endpoint has GET its SubscribeURL. They wait behind a handshake in progress;
-    a topic left unconfirmed gets none (each is logged with the reason). A reset keeps confirmed
-    subscriptions (the endpoint did not change) and starts again the handshakes still pending."""
+    does, each subscription starts with a SubscriptionConfirmation, sent (on a thread of its own) once the
+    sandbox answers at its own URL and retried while the endpoint fails (5xx, 429, no answer); a topic's
+    notifications are delivered only once the endpoint has GET its SubscribeURL. They wait for a handshake
+    in progress; a topic left unconfirmed gets none (each is logged with the reason). A reset forgets the
+    notifications but keeps confirmed subscriptions (the endpoint did not change) and starts again the
+    handshakes that gave up."""
 
     #: SubscriptionConfirmation retries while the endpoint fails (no answer, 5xx, 429); a 4xx is its refusal
     CONFIRM_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -284,9 +287,13 @@ class SnsPublisher:
             for topic in (topic_arn(p.product_code), entitlement_topic_arn(p.product_code))
         }
         self._queue: queue.Queue[tuple[threading.Event, dict[str, Any]] | None] = queue.Queue()
+        self._confirmations: queue.Queue[SnsSubscription | None] = queue.Queue()
         self._epoch = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-sns", daemon=True)
+        self._handshake_thread = threading.Thread(
+            target=self._run_handshakes, name="sandbox-sns-subscribe", daemon=True
+        )
         self._http = httpx.Client(timeout=10)
         market.on_legacy(self.publish)
 
@@ -308,7 +315,10 @@ class SnsPublisher:
             self._epoch = threading.Event()
             self.log.clear()
             _drain(self._queue)
-            self._handshakes()
+            for sub in self.subscriptions.values():
+                if sub.status == "PendingConfirmation" and sub.settled.is_set():
+                    sub.settled.clear()
+                    self._confirmations.put(sub)
 
     def signer(self) -> Any:
         from mplink.sandbox.sns import SnsSigner
@@ -320,22 +330,22 @@ class SnsPublisher:
         return self._signer
 
     def start(self) -> None:
-        self._handshakes()
+        for sub in self.subscriptions.values():
+            self._confirmations.put(sub)
+        self._handshake_thread.start()
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
         self._queue.put(None)
+        self._confirmations.put(None)
         self._thread.join(timeout)
+        self._handshake_thread.join(timeout)
         self._http.close()
 
     def pending(self) -> int:
+        """Notifications queued or being delivered (or waiting for their topic's handshake)."""
         return self._queue.unfinished_tasks
-
-    def _handshakes(self) -> None:
-        for sub in self.subscriptions.values():
-            if sub.status == "PendingConfirmation":
-                self._queue.put((self._epoch, {"confirm": sub.topic_arn}))
 
     # -- what the SubscribeURL and UnsubscribeURL do (GET /_sandbox/sns/?Action=...) --------------------------
     def confirm(self, topic_arn: str, token: str) -> str:
@@ -369,7 +379,6 @@ class SnsPublisher:
     def publish(self, action: str, product_code: str, customer_identifier: str, offer_id: str) -> None:
         from mplink.sandbox.sns import (
             OFFER_ACTIONS,
-            action_url,
             entitlement_topic_arn,
             marketplace_message,
             notification,
@@ -388,15 +397,8 @@ class SnsPublisher:
                 offer_identifier=offer_id if action in OFFER_ACTIONS else None,
                 free_trial=False,
             )
-        sub = self.subscriptions.get(topic)
-        envelope = notification(
-            topic,
-            body,
-            timestamp=datetime.now(UTC),
-            unsubscribe_url=action_url(self.base_url or "", "Unsubscribe", SubscriptionArn=sub.subscription_arn)
-            if sub
-            else "",
-        )
+        # the UnsubscribeURL (not signed) is set at delivery, when the sandbox's URL is surely known
+        envelope = notification(topic, body, timestamp=datetime.now(UTC), unsubscribe_url="")
         entry: dict[str, Any] = {"envelope": envelope, "status": None, "error": None}
         self.log.append(entry)
         self._queue.put((self._epoch, entry))
@@ -409,9 +411,7 @@ class SnsPublisher:
                 return
             epoch, entry = item
             try:
-                if "confirm" in entry:
-                    self._handshake(epoch, self.subscriptions[entry["confirm"]])
-                elif "unsubscribed" in entry:
+                if "unsubscribed" in entry:
                     self._tell_unsubscribed(epoch, self.subscriptions[entry["unsubscribed"]])
                 else:
                     self._deliver(epoch, entry)
@@ -420,31 +420,39 @@ class SnsPublisher:
             finally:
                 self._queue.task_done()
 
-    def _wait_for_base_url(self, epoch: threading.Event) -> bool:
-        while not self._base_known.wait(0.1):
-            if self._stopping.is_set() or epoch.is_set():
-                return False
-        return True
-
-    def _wait_until_served(self, epoch: threading.Event) -> bool:
-        """The endpoint GETs the SubscribeURL at once: subscribe it only once the sandbox answers HTTP."""
-        while not (self._stopping.is_set() or epoch.is_set()):
+    # -- the subscription handshake ---------------------------------------------------------------------------
+    def _run_handshakes(self) -> None:
+        while True:
+            sub = self._confirmations.get()
+            if sub is None:
+                return
             try:
-                if self._http.get(f"{(self.base_url or '').rstrip('/')}/_sandbox/health").status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            epoch.wait(0.1)
+                self._handshake(sub)
+            except Exception as exc:  # shown by /_sandbox/sns/subscriptions
+                sub.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                sub.settled.set()
+
+    def _wait_until_served(self) -> bool:
+        """The endpoint GETs the SubscribeURL at once: subscribe it only once the sandbox answers HTTP."""
+        while not self._stopping.is_set():
+            if self._base_known.is_set():
+                try:
+                    if self._http.get(f"{(self.base_url or '').rstrip('/')}/_sandbox/health").status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    pass
+            self._stopping.wait(0.1)
         return False
 
-    def _handshake(self, epoch: threading.Event, sub: SnsSubscription) -> None:
+    def _handshake(self, sub: SnsSubscription) -> None:
         from mplink.sandbox.sns import action_url, delivery_headers, subscription_confirmation
 
-        if not self._wait_for_base_url(epoch) or not self._wait_until_served(epoch):
+        if not self._wait_until_served():
             return
         assert self.base_url
         for delay in (0.0, *self.CONFIRM_RETRY_DELAYS):
-            if sub.confirmed.is_set() or epoch.wait(delay) or self._stopping.is_set():
+            if sub.confirmed.is_set() or self._stopping.wait(delay):
                 return
             url = action_url(self.base_url, "ConfirmSubscription", TopicArn=sub.topic_arn, Token=sub.token)
             message = self.signer().sign(subscription_confirmation(sub.topic_arn, url, sub.token, datetime.now(UTC)))
@@ -467,9 +475,8 @@ class SnsPublisher:
     def _tell_unsubscribed(self, epoch: threading.Event, sub: SnsSubscription) -> None:
         from mplink.sandbox.sns import action_url, delivery_headers, unsubscribe_confirmation
 
-        if not self._wait_for_base_url(epoch) or epoch.is_set():
+        if epoch.is_set() or not self.base_url:
             return
-        assert self.base_url
         url = action_url(self.base_url, "ConfirmSubscription", TopicArn=sub.topic_arn, Token=sub.token)
         message = self.signer().sign(
             unsubscribe_confirmation(sub.topic_arn, sub.subscription_arn, url, sub.token, datetime.now(UTC))
@@ -486,6 +493,9 @@ class SnsPublisher:
 
         topic = entry["envelope"]["TopicArn"]
         sub = self.subscriptions.get(topic)
+        while sub is not None and not sub.settled.wait(0.1):  # a handshake in progress
+            if epoch.is_set() or self._stopping.is_set():
+                return
         if sub is None or sub.status != "Confirmed" or not self.base_url:
             status = sub.status if sub else "not subscribed"
             entry["error"] = f"not delivered: the endpoint's subscription to {topic} is {status}"
