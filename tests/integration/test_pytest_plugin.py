@@ -352,7 +352,8 @@ def test_cancel_ends_the_buyers_only_agreement(marketplace_sandbox: MarketplaceS
     sandbox.subscribe(BUYER, PUBLIC_OFFER)
     agreement_id = sandbox.cancel(BUYER)
     assert [(a["agreement_id"], a["status"]) for a in sandbox.agreements(BUYER)] == [(agreement_id, "CANCELLED")]
-    assert len(sandbox.events("Purchase Agreement Ended - Manufacturer")) == 1
+    # the ISV's own offer: it is manufacturer and proposer, and AWS sends it the Proposer events only
+    assert len(sandbox.events("Purchase Agreement Ended - Proposer")) == 1
     assert [c["outcome"] for c in sandbox.calls("CancelAgreement", BUYER)] == ["ok"]
 
 
@@ -372,7 +373,7 @@ def test_events_go_to_the_endpoint_named_in_the_options(
     marketplace_sandbox.subscribe(BUYER, PUBLIC_OFFER)
     marketplace_sandbox.wait_for_events()
     assert [e["detail-type"] for e in receiver.events] == [e["detail-type"] for e in marketplace_sandbox.events()]
-    assert "Purchase Agreement Created - Manufacturer" in {e["detail-type"] for e in receiver.events}
+    assert "Purchase Agreement Created - Proposer" in {e["detail-type"] for e in receiver.events}
 
 
 def test_send_events_to_redirects_the_events(marketplace_sandbox: MarketplaceSandbox, receiver: Receiver) -> None:
