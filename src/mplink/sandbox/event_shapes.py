@@ -101,9 +101,10 @@ def agreement_events(kind: str, a: SbAgreement, offer: Offer, product: Product, 
     elif kind == "Amended" and role == "Proposer":
         detail = {
             **head,
-            # the sandbox has no auto-renewal: off, and nothing locked or disabled (both null, as documented)
-            "agreement": {**_terms(a), "autoRenewalEnabled": False},
-            "renewalSummary": {"lockoutStartTime": None, "disabledBy": None},
+            # the buyer's RenewalTerm choice (off without one); the sandbox has no renewal lockout (null, as
+            # documented), and only the buyer turns auto-renewal off (disabledBy ACCEPTOR)
+            "agreement": {**_terms(a), "autoRenewalEnabled": a.auto_renew is True},
+            "renewalSummary": {"lockoutStartTime": None, "disabledBy": "ACCEPTOR" if a.auto_renew is False else None},
             "product": {"id": product.product_id, "title": product.title},
             "resaleAuthorization": _resale(offer),
             "acceptor": _party(a.account_id),
