@@ -8,6 +8,7 @@ Proposer agreement events on its own offers, only the Manufacturer ones on a cha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 import pytest
 
 from mplink.adapters.aws import SellerMarketplace
-from mplink.adapters.catalog_file import load_catalog
+from mplink.adapters.catalog_file import load_catalog, seed_catalog_text
 from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
+from mplink.sandbox.catalog import read_catalog
+from mplink.sandbox.server import build_sandbox
 from mplink.services.account_change import account_change
 from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.events import envelope_from_eventbridge, receive_event
@@ -36,7 +39,16 @@ from tests.support.documented_events import (
     times_in,
 )
 from tests.support.journey import token_for
-from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SELLER, SRC, RunningSandbox
+from tests.support.sandbox_fixtures import (
+    DST,
+    PRIVATE_OFFER,
+    PUBLIC_OFFER,
+    SELLER,
+    SRC,
+    RunningSandbox,
+    immediate_provisioning,
+)
+from tests.support.servers import serve_app
 
 
 def emitted(sb: RunningSandbox) -> list[dict[str, Any]]:
@@ -44,12 +56,51 @@ def emitted(sb: RunningSandbox) -> list[dict[str, Any]]:
     return [dict(entry["event"]) for entry in list(sb.box.dispatcher.log)]
 
 
+@pytest.fixture(scope="module")
+def renewal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """The seed's catalog, its public offer with a RenewalTerm (so an agreement on it can be amended)."""
+    data = json.loads(seed_catalog_text())
+    for offer in data["products"][0]["offers"]:
+        offer["renewal_term"] = offer["offer_id"] == PUBLIC_OFFER
+    box = build_sandbox(
+        read_catalog(json.dumps(data)), tmp_path_factory.mktemp("sb") / "sb.db", immediate_provisioning()
+    )
+    try:
+        with serve_app(box.app) as url:
+            yield RunningSandbox(box, url)
+    finally:
+        box.close()
+
+
+@pytest.fixture
+def sb(renewal_sandbox: RunningSandbox) -> RunningSandbox:
+    renewal_sandbox.reset(immediate_provisioning())
+    return renewal_sandbox
+
+
+def amend_auto_renewal(sb: RunningSandbox, account: str, agreement_id: str, offer_id: str) -> None:
+    """The buyer turns auto-renewal on: an AMEND request on the offer's RenewalTerm, accepted."""
+    terms = sb.client("marketplace-discovery", account).get_offer_terms(offerId=offer_id)["offerTerms"]
+    renewal = next(t["renewalTerm"]["id"] for t in terms if "renewalTerm" in t)
+    agr = sb.client("marketplace-agreement", account)
+    configuration = {"renewalTermConfiguration": {"enableAutoRenew": True}}
+    request = agr.create_agreement_request(
+        intent="AMEND",
+        sourceAgreementIdentifier=agreement_id,
+        requestedTerms=[{"id": renewal, "configuration": configuration}],
+    )
+    assert agr.accept_agreement_request(agreementRequestId=request["agreementRequestId"])["agreementId"] == agreement_id
+
+
 def the_seeds_story(sb: RunningSandbox, step: Any = lambda name, ids: None) -> dict[str, str]:
-    """SRC buys the ISV's public offer, switches to the reseller's private offer (a REPLACE), DST buys the private
-    offer, SRC cancels, and the final hour passes: Created and Ended in both roles, License Updated and
-    Deprovisioned. ``step(name, ids)`` runs after each happening, with the agreements made so far."""
+    """SRC buys the ISV's public offer and turns its auto-renewal on (AMEND), switches to the reseller's private
+    offer (a REPLACE), DST buys the private offer, SRC cancels, and the final hour passes: Created, Amended and
+    Ended in both roles, License Updated and Deprovisioned. ``step(name, ids)`` runs after each happening, with
+    the agreements made so far."""
     ids = {"public": subscribe(sb, SRC, PUBLIC_OFFER)}
     step("src subscribed to the public offer", ids)
+    amend_auto_renewal(sb, SRC, ids["public"], PUBLIC_OFFER)
+    step("src amended its agreement", ids)
     ids["private"] = subscribe(sb, SRC, PRIVATE_OFFER)
     step("src switched to the private offer", ids)
     ids["dst"] = subscribe(sb, DST, PRIVATE_OFFER)
@@ -61,13 +112,13 @@ def the_seeds_story(sb: RunningSandbox, step: Any = lambda name, ids: None) -> d
     return ids
 
 
-def test_every_event_the_sandbox_emits_has_the_documented_keys(running_sandbox: RunningSandbox) -> None:
-    sb = running_sandbox
+def test_every_event_the_sandbox_emits_has_the_documented_keys(sb: RunningSandbox) -> None:
     ids = the_seeds_story(sb)
     events = emitted(sb)
     kinds = {(e["detail-type"], e["detail"]["agreement"]["id"]) for e in events}
     assert kinds == {
         ("Purchase Agreement Created - Proposer", ids["public"]),
+        ("Purchase Agreement Amended - Proposer", ids["public"]),
         ("Purchase Agreement Ended - Proposer", ids["public"]),
         ("Purchase Agreement Created - Manufacturer", ids["private"]),
         ("Purchase Agreement Ended - Manufacturer", ids["private"]),
@@ -133,7 +184,7 @@ class Seller:
 
 
 @pytest.fixture
-def sellers(tmp_path: Path, running_sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Seller]]:
+def sellers(tmp_path: Path, sb: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Seller]]:
     """Two sellers with the same tenant, both asking the sandbox (as the seller account) what events lack."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", f"AKIA{SELLER}")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
@@ -146,7 +197,7 @@ def sellers(tmp_path: Path, running_sandbox: RunningSandbox, monkeypatch: pytest
         store = Store(url)
         store_catalog(store.uow(), load_catalog())
         tenant_id = create_tenant(store.uow(), "Example Corp", f"{name}@example.com", "correct horse battery")
-        made.append(Seller(store, SellerMarketplace(running_sandbox.url), tenant_id))
+        made.append(Seller(store, SellerMarketplace(sb.url), tenant_id))
     try:
         yield made
     finally:
@@ -155,12 +206,11 @@ def sellers(tmp_path: Path, running_sandbox: RunningSandbox, monkeypatch: pytest
 
 
 def test_the_documented_examples_leave_the_seller_as_the_sandboxs_events_do(
-    running_sandbox: RunningSandbox, sellers: list[Seller]
+    sb: RunningSandbox, sellers: list[Seller]
 ) -> None:
     """Seller A gets the sandbox's events, seller B AWS's examples of the same detail-types with this world's
     ids and times (only at the places the examples have them; the License ARN written as the example writes
     it). After every happening both show the same subscription, account change and agreements."""
-    sb = running_sandbox
     by_sandbox, by_examples = sellers
     seen = 0
 
@@ -195,4 +245,4 @@ def test_the_documented_examples_leave_the_seller_as_the_sandboxs_events_do(
     # the REPLACE named no predecessor: both sellers asked DescribeAgreement
     asked = [c["request"]["agreementId"] for c in sb.control("GET", "calls", params={"operation": "DescribeAgreement"})]
     assert asked.count(ids["private"]) == 2
-    assert by_examples.fed == by_sandbox.fed and len(by_sandbox.fed) == 10
+    assert by_examples.fed == by_sandbox.fed and len(by_sandbox.fed) == 11
