@@ -1,0 +1,142 @@
+"""The fidelity suite: the sandbox held to botocore's installed service models (issue 9, "ground truth").
+
+Cases are generated from the models (tests/support/model_cases.py), so a new botocore release shows its new
+operations and rules as new cases. Each test's cases are counted per operation and printed at the end of the run.
+
+``NOT_IMPLEMENTED`` lists the operations of the models that the sandbox does not answer yet. Their cases that need
+the operation's own answer (tests marked ``fidelity_answer``) are expected to fail (strict xfail, so they turn
+into failures the moment the operation answers): remove an operation from the list when it is added to
+``mplink.sandbox.wire.handlers()`` or to ``mplink.sandbox.wire.refusals``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.support.model_cases import Case, operations
+from tests.support.sandbox_fixtures import RunningSandbox
+
+NOT_IMPLEMENTED = frozenset(
+    {
+        ("meteringmarketplace", "MeterUsage"),
+        ("meteringmarketplace", "RegisterUsage"),
+        ("marketplace-agreement", "AcceptAgreementApproval"),
+        ("marketplace-agreement", "AcceptAgreementCancellationRequest"),
+        ("marketplace-agreement", "AcceptAgreementPaymentRequest"),
+        ("marketplace-agreement", "BatchCreateBillingAdjustmentRequest"),
+        ("marketplace-agreement", "CancelAgreementCancellationRequest"),
+        ("marketplace-agreement", "CancelAgreementPaymentRequest"),
+        ("marketplace-agreement", "CancelAgreementRequest"),
+        ("marketplace-agreement", "GetAgreementApproval"),
+        ("marketplace-agreement", "GetAgreementCancellationRequest"),
+        ("marketplace-agreement", "GetAgreementContacts"),
+        ("marketplace-agreement", "GetAgreementPaymentRequest"),
+        ("marketplace-agreement", "GetAgreementRequest"),
+        ("marketplace-agreement", "GetAgreementRequestApprovalPlans"),
+        ("marketplace-agreement", "GetAgreementRequestTerms"),
+        ("marketplace-agreement", "GetBillingAdjustmentRequest"),
+        ("marketplace-agreement", "ListAgreementApprovals"),
+        ("marketplace-agreement", "ListAgreementCancellationRequests"),
+        ("marketplace-agreement", "ListAgreementCharges"),
+        ("marketplace-agreement", "ListAgreementInvoiceLineItems"),
+        ("marketplace-agreement", "ListAgreementPaymentRequests"),
+        ("marketplace-agreement", "ListAgreementRequests"),
+        ("marketplace-agreement", "ListBillingAdjustmentRequests"),
+        ("marketplace-agreement", "RejectAgreementApproval"),
+        ("marketplace-agreement", "RejectAgreementCancellationRequest"),
+        ("marketplace-agreement", "RejectAgreementPaymentRequest"),
+        ("marketplace-agreement", "SendAgreementCancellationRequest"),
+        ("marketplace-agreement", "SendAgreementPaymentRequest"),
+        ("marketplace-agreement", "StartAgreementApprovals"),
+        ("marketplace-agreement", "UpdatePurchaseOrders"),
+        ("marketplace-discovery", "GetListing"),
+        ("marketplace-discovery", "GetOfferSet"),
+        ("marketplace-discovery", "GetProduct"),
+        ("marketplace-discovery", "ListFulfillmentOptions"),
+        ("marketplace-discovery", "ListListingAttributes"),
+        ("marketplace-discovery", "SearchFacets"),
+        ("marketplace-discovery", "SearchListings"),
+    }
+)
+
+_PROPERTY = "fidelity_operation"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fidelity_answer: the case needs the operation's own answer (xfail while it is NOT_IMPLEMENTED)"
+    )
+
+
+def _operation_of(item: pytest.Item) -> tuple[str, str] | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for value in params.values():
+        if isinstance(value, Case):
+            return value.service, value.operation
+        if isinstance(value, tuple) and len(value) == 2 and value in set(operations()):
+            return value[0], value[1]
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/fidelity/" not in item.nodeid:
+            continue
+        op = _operation_of(item)
+        if op is None:
+            continue
+        item.user_properties.append((_PROPERTY, f"{op[0]} {op[1]}"))
+        if op in NOT_IMPLEMENTED and item.get_closest_marker("fidelity_answer"):
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"not implemented: {op[1]}"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many model-driven cases each operation got, and how they came out."""
+    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            props = dict(getattr(report, "user_properties", ()) or ())
+            if _PROPERTY not in props or getattr(report, "when", None) not in ("call", "setup"):
+                continue
+            if report.when == "setup" and not report.skipped and not report.failed:
+                continue
+            outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
+            outcomes[props[_PROPERTY]][outcome] += 1
+    if not outcomes:
+        return
+    terminalreporter.section("fidelity cases per operation (from botocore's models)")
+    total: Counter[str] = Counter()
+    for op in sorted(outcomes):
+        counts = outcomes[op]
+        total.update(counts)
+        detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{op:<70} {sum(counts.values()):>4} cases ({detail})")
+    detail = ", ".join(f"{n} {k}" for k, n in sorted(total.items()))
+    terminalreporter.write_line(f"{len(outcomes)} operations, {sum(total.values())} cases ({detail})")
+
+
+@pytest.fixture(scope="session")
+def model_client(shared_sandbox: RunningSandbox) -> Callable[[str, str], Any]:
+    """boto3 clients that send what they are given (parameter validation off) and try once (no retries)."""
+    clients: dict[tuple[str, str], Any] = {}
+    config = Config(parameter_validation=False, retries={"total_max_attempts": 1, "mode": "standard"})
+
+    def client(service: str, account: str) -> Any:
+        if (service, account) not in clients:
+            clients[(service, account)] = boto3.client(
+                service,
+                endpoint_url=shared_sandbox.url,
+                region_name="us-east-1",
+                aws_access_key_id=f"AKIA{account}",
+                aws_secret_access_key="sandbox",
+                config=config,
+            )
+        return clients[(service, account)]
+
+    return client
