@@ -450,8 +450,13 @@ def post(url: str, service: str, op: str, body: bytes, account: str, protocol: s
     meta = service_model(service).metadata
     headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential=AKIA{account}/20260101/us-east-1/aws-marketplace/x"}
     if protocol == "rest-json":
+        model = service_model(service)
+        if op in model.operation_names:
+            path = operation(service, op).http["requestUri"]
+        else:  # where the API's operations live, under a name none of them has
+            path = operation(service, model.operation_names[0]).http["requestUri"].rsplit("/", 1)[0] + "/" + op
         return _HTTP.post(
-            url + operation(service, op).http["requestUri"],
+            url + path,
             content=body,
             headers={**headers, "Content-Type": "application/json"},
         )
@@ -515,7 +520,7 @@ def error_problems(service: str, op: str | None, response: dict[str, Any], code:
     if meta.get("HTTPStatusCode") != modelled_status(service, str(got)):
         problems.append(f"HTTP {meta.get('HTTPStatusCode')}, the model says {modelled_status(service, str(got))}")
     request_id = meta.get("RequestId")
-    problems += _request_id_problems(request_id, meta.get("HTTPHeaders", {}).get("x-amzn-requestid"))
+    problems += request_id_problems(response)
     shape = error_shape(service, str(got))
     if shape is not None:
         members = {k: response[k] for k in shape.members if k in response}
@@ -531,6 +536,12 @@ def error_problems(service: str, op: str | None, response: dict[str, Any], code:
             expected |= {"resourceId", "resourceType"} & set(shape.members)
         problems += [f"modelled member {m!r} missing" for m in sorted(expected - set(members))]
     return problems
+
+
+def request_id_problems(response: dict[str, Any]) -> list[str]:
+    """A botocore-parsed answer's ResponseMetadata.RequestId: a UUID, read from the x-amzn-RequestId header."""
+    meta = response.get("ResponseMetadata", {})
+    return _request_id_problems(meta.get("RequestId"), meta.get("HTTPHeaders", {}).get("x-amzn-requestid"))
 
 
 def _request_id_problems(request_id: Any, header: Any) -> list[str]:

@@ -349,6 +349,19 @@ def error_shape(service: str, code: str) -> Shape | None:
     return shape if shape.metadata.get("exception") else None
 
 
+@cache
+def _faults(service: str) -> frozenset[str]:
+    """The service's exception shapes marked ``fault`` (botocore's Shape does not keep that trait)."""
+    loader = botocore.session.get_session().get_component("data_loader")
+    shapes: dict[str, Any] = loader.load_service_model(service, "service-2")["shapes"]
+    return frozenset(name for name, shape in shapes.items() if shape.get("exception") and shape.get("fault"))
+
+
+def internal_error_code(service: str | None) -> str:
+    """The service's modelled server fault (InternalServerException, InternalServiceErrorException)."""
+    return min(_faults(service)) if service is not None and _faults(service) else "InternalFailure"
+
+
 def error_status(service: str | None, exc: SandboxError) -> int:
     """The model's ``error.httpStatusCode`` for the exception; 500 for a modelled fault, 400 for any other
     modelled client error (AWS JSON's default); the sandbox's own table for codes no model declares."""
@@ -360,7 +373,7 @@ def error_status(service: str | None, exc: SandboxError) -> int:
     status = shape.metadata.get("error", {}).get("httpStatusCode")
     if status is not None:
         return int(status)
-    return 500 if shape.metadata.get("fault") else 400
+    return 500 if exc.code in _faults(service or "") else 400
 
 
 def _snake(name: str) -> str:

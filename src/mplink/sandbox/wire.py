@@ -162,8 +162,7 @@ def mount_aws(app: FastAPI, market: Marketplace) -> None:
         if strict and shape is not None:
             problems = protocol.output_errors(body, shape)
             if problems:
-                internal = table.get((x.service or "", x.op_name), (None, "InternalFailure"))[1]
-                exc = _shape_bug(x, internal, f"{exc.code} error", problems)
+                exc = _shape_bug(x, protocol.internal_error_code(x.service), f"{exc.code} error", problems)
                 body, shape = protocol.error_body(x.service, x.op, exc, x.request_id, x.params)
         else:
             body = protocol.fit_error_body(body, shape)
@@ -182,6 +181,10 @@ def mount_aws(app: FastAPI, market: Marketplace) -> None:
             result = call(x, request, body, parse, fmt.unknown_operation_status)
         except SandboxError as exc:
             return error(x, fmt, exc)
+        except Exception:  # a sandbox bug: answered as the service's modelled internal error, traceback logged
+            log.exception("the sandbox failed on %s (request %s)", x.op_name, x.request_id)
+            failed = SandboxError(protocol.internal_error_code(x.service), f"The sandbox failed ({x.request_id})", 500)
+            return error(x, fmt, failed)
         return answer(x, fmt, result)
 
     @app.post("/")
@@ -203,7 +206,7 @@ def mount_aws(app: FastAPI, market: Marketplace) -> None:
         x = _Exchange(protocol.TARGET_PREFIXES.get(service_name), op_name)
         return await exchange(x, fmt, request, protocol.parse_cbor)
 
-    @app.post("/2026-02-05/{op_path}")
+    @app.post("/2026-02-05/{op_path:path}")
     async def aws_rest_json(op_path: str, request: Request) -> Response:
         """REST JSON (marketplace-discovery): the operation is named by the path."""
         op_name = protocol.discovery_routes().get(f"/2026-02-05/{op_path}")
