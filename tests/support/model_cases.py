@@ -52,7 +52,7 @@ def operation(service: str, name: str) -> OperationModel:
 
 
 @cache
-def _regex(pattern: str) -> re.Pattern[str]:
+def python_regex(pattern: str) -> re.Pattern[str]:
     for java, python in _JAVA_ONLY.items():
         pattern = pattern.replace(java, python)
     return re.compile(pattern)
@@ -60,7 +60,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def matches(pattern: str, value: str) -> bool:
     """Smithy's pattern trait: not implicitly anchored (https://smithy.io/2.0/spec/constraint-traits.html#pattern-trait)."""
-    return _regex(pattern).search(value) is not None
+    return python_regex(pattern).search(value) is not None
 
 
 # -- valid values ----------------------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def valid_string(shape: Shape) -> str:
     pattern = meta.get("pattern")
     if pattern is None:
         return "a" * want
-    value = _shortest(sre.parse(_regex(pattern).pattern))
+    value = _shortest(sre.parse(python_regex(pattern).pattern))
     if len(value) < want:
         value = _longer(pattern, value, want)
     if not (matches(pattern, value) and low <= len(value) <= high):
