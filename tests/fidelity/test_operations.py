@@ -176,3 +176,46 @@ def test_the_validation_reason_names_the_member() -> None:
     body, shape = protocol.error_body("marketplace-discovery", discovery, err.value, "r-1", {})
     assert body["reason"] == "MALFORMED_REQUEST_PARAMETERS"
     assert shape is not None and set(body) == {"message", "reason"} == set(shape.members)
+
+
+def test_a_refused_operation_is_validated_first_then_refused_with_its_error(
+    shared_sandbox: RunningSandbox, model_client: Callable[[str, str], Any]
+) -> None:
+    """mplink.sandbox.wire.refusals answers a modelled operation the sandbox refuses (MeterUsage is for AMI and
+    container products, botocore's meteringmarketplace model says) with the error set there; as on AWS, a request
+    that breaks the model is refused with a ValidationException before that."""
+    from mplink.sandbox import wire
+
+    key = ("meteringmarketplace", "MeterUsage")
+    previous = wire.refusals.get(key)
+    wire.refusals[key] = SandboxError("InvalidProductCodeException", "MeterUsage is for AMI and container products")
+    try:
+        client = model_client("meteringmarketplace", DST)
+        refused = call(client, "MeterUsage", request("meteringmarketplace", "MeterUsage"))
+        assert error_problems("meteringmarketplace", "MeterUsage", refused, "InvalidProductCodeException") == []
+        invalid = call(client, "MeterUsage", {**request("meteringmarketplace", "MeterUsage"), "UsageDimension": ""})
+        assert error_problems("meteringmarketplace", "MeterUsage", invalid, "ValidationException") == []
+    finally:
+        if previous is None:
+            wire.refusals.pop(key, None)
+        else:
+            wire.refusals[key] = previous
+
+
+def test_a_pagination_token_the_sandbox_never_gave_is_named_by_each_models_reason(
+    running_sandbox: RunningSandbox, model_client: Callable[[str, str], Any]
+) -> None:
+    """The discovery model's ValidationExceptionReason has INVALID_PAGINATION_TOKEN ("The nextToken value is
+    malformed, expired, or belongs to a different request"); the agreement model's has INVALID_NEXT_TOKEN."""
+    discovery = call(
+        model_client("marketplace-discovery", DST), "GetOfferTerms", {"offerId": PUBLIC_OFFER, "nextToken": "Zm9v"}
+    )
+    assert error_problems("marketplace-discovery", "GetOfferTerms", discovery, "ValidationException") == []
+    assert discovery["reason"] == "INVALID_PAGINATION_TOKEN"
+    agreement = call(
+        model_client("marketplace-agreement", DST),
+        "SearchAgreements",
+        {"catalog": "AWSMarketplace", "filters": [{"name": "PartyType", "values": ["Acceptor"]}], "nextToken": "Zm9v"},
+    )
+    assert error_problems("marketplace-agreement", "SearchAgreements", agreement, "ValidationException") == []
+    assert agreement["reason"] == "INVALID_NEXT_TOKEN"
