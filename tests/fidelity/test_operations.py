@@ -219,3 +219,15 @@ def test_a_pagination_token_the_sandbox_never_gave_is_named_by_each_models_reaso
     )
     assert error_problems("marketplace-agreement", "SearchAgreements", agreement, "ValidationException") == []
     assert agreement["reason"] == "INVALID_NEXT_TOKEN"
+
+
+def test_a_reason_the_service_gives_arrives_as_the_modelled_member(
+    running_sandbox: RunningSandbox, model_client: Callable[[str, str], Any]
+) -> None:
+    """The agreement model's ValidationException has ``reason`` (ValidationExceptionReason); the model documents for
+    ListAgreementCancellationRequests that partyType is "Proposer" or "Acceptor" (INVALID_PARTY_TYPE otherwise)."""
+    response = call(
+        model_client("marketplace-agreement", SELLER), "ListAgreementCancellationRequests", {"partyType": "Seller"}
+    )
+    assert error_problems("marketplace-agreement", "ListAgreementCancellationRequests", response) == []
+    assert (response["Error"]["Code"], response["reason"]) == ("ValidationException", "INVALID_PARTY_TYPE")
