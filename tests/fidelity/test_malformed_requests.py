@@ -15,6 +15,7 @@ from tests.support.model_cases import (
     account_for,
     encode,
     json_protocol,
+    operation,
     operations,
     post,
     protocols_of,
@@ -66,3 +67,22 @@ def test_a_body_that_does_not_parse_is_a_serialization_error(
     protocol = json_protocol(service)
     response = post(shared_sandbox.url, service, name, body, account_for(service, SELLER, DST), protocol)
     assert raw_error_problems(service, response, "SerializationException") == []
+
+
+WITH_INPUT = [op for op in OPS if operation(*op).input_shape is not None]
+
+
+@pytest.mark.parametrize("op", WITH_INPUT, ids=[f"{s}.{o}" for s, o in WITH_INPUT])
+@pytest.mark.parametrize("depth", [800, 100_000])
+def test_deeply_nested_bodies_are_refused_not_crashed_on(
+    op: tuple[str, str], depth: int, shared_sandbox: RunningSandbox
+) -> None:
+    """A member nested hundreds of levels deep is a ValidationException; a body nested deeper than the JSON parser
+    goes is a SerializationException (both HTTP 400). Found by hand: both gave a 500."""
+    service, name = op
+    member = next(iter(operation(service, name).input_shape.members))
+    nested = "[" * depth + "]" * depth
+    body = f'{{"{member}": {nested}}}'.encode()
+    response = post(shared_sandbox.url, service, name, body, account_for(service, SELLER, DST), json_protocol(service))
+    code = "SerializationException" if depth > 1000 else "ValidationException"
+    assert raw_error_problems(service, response, code) == []

@@ -93,14 +93,19 @@ class Violation:
         return f"{self.shown} at '{self.path}' failed to satisfy constraint: {self.constraint}"
 
 
-def _java_text(value: Any) -> str:
-    """How AWS's (Java) services print a value in a validation message."""
+def _java_text(value: Any, depth: int = 0) -> str:
+    """How AWS's (Java) services print a value in a validation message (nesting beyond a few levels elided)."""
+    if depth > 4 and isinstance(value, list | dict):
+        return "[...]" if isinstance(value, list) else "{...}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return "[" + ", ".join(_java_text(v) for v in value) + "]"
+        return (
+            "[" + ", ".join(_java_text(v, depth + 1) for v in value[:20]) + (", ..." if len(value) > 20 else "") + "]"
+        )
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_java_text(v)}" for k, v in value.items()) + "}"
+        shown = list(value.items())[:20]
+        return "{" + ", ".join(f"{k}={_java_text(v, depth + 1)}" for k, v in shown) + "}"
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
@@ -486,6 +491,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SandboxError("SerializationException", f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise SandboxError("SerializationException", "The request body nests too deeply") from exc
 
 
 def parse_cbor(body: bytes) -> Any:
