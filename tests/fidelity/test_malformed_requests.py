@@ -86,3 +86,15 @@ def test_deeply_nested_bodies_are_refused_not_crashed_on(
     response = post(shared_sandbox.url, service, name, body, account_for(service, SELLER, DST), json_protocol(service))
     code = "SerializationException" if depth > 1000 else "ValidationException"
     assert raw_error_problems(service, response, code) == []
+
+
+@pytest.mark.parametrize("op", WITH_INPUT, ids=[f"{s}.{o}" for s, o in WITH_INPUT])
+def test_a_lone_surrogate_is_a_serialization_error(op: tuple[str, str], shared_sandbox: RunningSandbox) -> None:
+    """JSON may escape a lone UTF-16 surrogate ("\\ud800"), which is not Unicode text: refused as unreadable
+    (SerializationException, HTTP 400). Found by hand: one stored by SendAgreementCancellationRequest made every
+    later CBOR answer about it a 500."""
+    service, name = op
+    member = next(iter(operation(service, name).input_shape.members))
+    body = f'{{"{member}": "x\\ud800y"}}'.encode()
+    response = post(shared_sandbox.url, service, name, body, account_for(service, SELLER, DST), json_protocol(service))
+    assert raw_error_problems(service, response, "SerializationException") == []

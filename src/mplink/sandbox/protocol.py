@@ -488,11 +488,15 @@ def parse_json(body: bytes) -> Any:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        value = json.loads(body)
+        json.dumps(value, ensure_ascii=False).encode()  # a lone UTF-16 surrogate (\ud800) is not Unicode text
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SandboxError("SerializationException", f"The request body is not valid JSON: {exc}") from exc
+    except UnicodeEncodeError as exc:
+        raise SandboxError("SerializationException", "The request body holds a lone UTF-16 surrogate") from exc
     except RecursionError as exc:
         raise SandboxError("SerializationException", "The request body nests too deeply") from exc
+    return value
 
 
 def parse_cbor(body: bytes) -> Any:

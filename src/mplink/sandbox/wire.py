@@ -178,14 +178,13 @@ def mount_aws(app: FastAPI, market: Marketplace) -> None:
     async def exchange(x: _Exchange, fmt: _Format, request: Request, parse: Callable[[bytes], Any]) -> Response:
         body = await request.body()
         try:
-            result = call(x, request, body, parse, fmt.unknown_operation_status)
+            return answer(x, fmt, call(x, request, body, parse, fmt.unknown_operation_status))
         except SandboxError as exc:
             return error(x, fmt, exc)
         except Exception:  # a sandbox bug: answered as the service's modelled internal error, traceback logged
             log.exception("the sandbox failed on %s (request %s)", x.op_name, x.request_id)
             failed = SandboxError(protocol.internal_error_code(x.service), f"The sandbox failed ({x.request_id})", 500)
             return error(x, fmt, failed)
-        return answer(x, fmt, result)
 
     @app.post("/")
     async def aws_json(request: Request) -> Response:
