@@ -292,9 +292,15 @@ def _size(bad: Callable[[str], Violation], n: float, meta: dict[str, Any], word:
         yield bad(f"Member must have {word} less than or equal to {meta['max']}")
 
 
+#: how many broken constraints one answer spells out (a list of thousands of bad items is counted, not listed)
+SHOWN_VIOLATIONS = 10
+
+
 def validation_message(broken: list[Violation]) -> str:
     n = len(broken)
-    return f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(map(str, broken))
+    more = f"; and {n - SHOWN_VIOLATIONS} more" if n > SHOWN_VIOLATIONS else ""
+    listed = "; ".join(map(str, broken[:SHOWN_VIOLATIONS]))
+    return f"{n} validation error{'s' if n != 1 else ''} detected: {listed}{more}"
 
 
 def validated_input(op: OperationModel, params: Any) -> dict[str, Any]:
@@ -307,7 +313,8 @@ def validated_input(op: OperationModel, params: Any) -> dict[str, Any]:
         return {}
     broken = list(violations(params, shape))
     if broken:
-        raise validation(validation_message(broken), fields=[(v.path, v.constraint) for v in broken])
+        shown = broken[:SHOWN_VIOLATIONS]
+        raise validation(validation_message(broken), fields=[(v.path, v.constraint) for v in shown])
     cleaned = _clean(params, shape)
     assert isinstance(cleaned, dict)
     return cleaned
