@@ -215,7 +215,14 @@ def test_a_pagination_token_the_sandbox_never_gave_is_named_by_each_models_reaso
     agreement = call(
         model_client("marketplace-agreement", DST),
         "SearchAgreements",
-        {"catalog": "AWSMarketplace", "filters": [{"name": "PartyType", "values": ["Acceptor"]}], "nextToken": "Zm9v"},
+        {
+            "catalog": "AWSMarketplace",
+            "filters": [
+                {"name": "PartyType", "values": ["Acceptor"]},
+                {"name": "AgreementType", "values": ["PurchaseAgreement"]},
+            ],
+            "nextToken": "Zm9v",
+        },
     )
     assert error_problems("marketplace-agreement", "SearchAgreements", agreement, "ValidationException") == []
     assert agreement["reason"] == "INVALID_NEXT_TOKEN"
