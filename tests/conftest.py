@@ -17,6 +17,7 @@ from tests.support.pgserver import TempPostgres, find_bindir
 # pytester runs other pytest sessions in tests (tests/integration/test_pytest_plugin.py); pytest takes it only here
 pytest_plugins = [
     "pytester",
+    "tests.support.fidelity_report",
     "tests.support.sandbox_fixtures",
     "tests.support.seller_fixtures",
     "tests.support.browser",

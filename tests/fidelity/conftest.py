@@ -1,7 +1,8 @@
 """The fidelity suite: the sandbox held to botocore's installed service models (issue 9, "ground truth").
 
 Cases are generated from the models (tests/support/model_cases.py), so a new botocore release shows its new
-operations and rules as new cases. Each test's cases are counted per operation and printed at the end of the run.
+operations and rules as new cases. Each case is tagged with its operation here; tests/support/fidelity_report.py
+prints the count per operation at the end of the run.
 
 ``NOT_IMPLEMENTED`` lists the operations of the models that the sandbox does not answer yet. Their cases that need
 the operation's own answer (tests marked ``fidelity_answer``) are expected to fail (strict xfail, so they turn
@@ -11,7 +12,6 @@ into failures the moment the operation answers): remove an operation from the li
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.fidelity_report import OPERATION_PROPERTY
 from tests.support.model_cases import Case, operations
 from tests.support.sandbox_fixtures import RunningSandbox
 
@@ -55,8 +56,6 @@ NOT_IMPLEMENTED = frozenset(
     }
 )
 
-_PROPERTY = "fidelity_operation"
-
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
@@ -81,34 +80,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         op = _operation_of(item)
         if op is None:
             continue
-        item.user_properties.append((_PROPERTY, f"{op[0]} {op[1]}"))
+        item.user_properties.append((OPERATION_PROPERTY, f"{op[0]} {op[1]}"))
         if op in NOT_IMPLEMENTED and item.get_closest_marker("fidelity_answer"):
             item.add_marker(pytest.mark.xfail(strict=True, reason=f"not implemented: {op[1]}"))
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """How many model-driven cases each operation got, and how they came out."""
-    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            props = dict(getattr(report, "user_properties", ()) or ())
-            if _PROPERTY not in props or getattr(report, "when", None) not in ("call", "setup"):
-                continue
-            if report.when == "setup" and not report.skipped and not report.failed:
-                continue
-            outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
-            outcomes[props[_PROPERTY]][outcome] += 1
-    if not outcomes:
-        return
-    terminalreporter.section("fidelity cases per operation (from botocore's models)")
-    total: Counter[str] = Counter()
-    for op in sorted(outcomes):
-        counts = outcomes[op]
-        total.update(counts)
-        detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        terminalreporter.write_line(f"{op:<70} {sum(counts.values()):>4} cases ({detail})")
-    detail = ", ".join(f"{n} {k}" for k, n in sorted(total.items()))
-    terminalreporter.write_line(f"{len(outcomes)} operations, {sum(total.values())} cases ({detail})")
 
 
 @pytest.fixture(scope="session")
