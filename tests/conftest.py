@@ -17,6 +17,7 @@ from tests.support.pgserver import TempPostgres, find_bindir
 # pytester runs other pytest sessions in tests (tests/integration/test_pytest_plugin.py); pytest takes it only here
 pytest_plugins = [
     "pytester",
+    "tests.support.fidelity_report",
     "tests.support.sandbox_fixtures",
     "tests.support.seller_fixtures",
     "tests.support.browser",
@@ -27,6 +28,9 @@ REQUIRE_POSTGRES = os.environ.get("MPLINK_REQUIRE_POSTGRES") == "1"
 # Hundreds of tests create people and log in: hash their passwords with argon2's cheapest profile (the
 # processes the tests start inherit it). tests/unit/test_passwords.py checks the default profile.
 os.environ.setdefault("MPLINK_ARGON2_PROFILE", "CHEAPEST")
+# Every answer the sandbox gives in the suite is checked against botocore's output and error shapes: a wrong
+# shape fails loudly with the path of the bad member (mplink.sandbox.wire; off by default outside tests).
+os.environ.setdefault("MPLINK_SANDBOX_STRICT_OUTPUT", "1")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

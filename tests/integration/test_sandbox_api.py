@@ -187,7 +187,7 @@ def test_missing_required_member_through_botocore(running_sandbox: RunningSandbo
     with pytest.raises(botocore.exceptions.ClientError) as exc:
         client.resolve_customer()
     assert exc.value.response["Error"]["Code"] == "ValidationException"
-    assert "RegistrationToken" in exc.value.response["Error"]["Message"]
+    assert "'registrationToken'" in exc.value.response["Error"]["Message"]  # AWS names members lowerCamel
     with pytest.raises(botocore.exceptions.ClientError) as exc:
         client.batch_meter_usage(ProductCode=PRODUCT_CODE, UsageRecords=[{"Dimension": "x", "Quantity": "three"}])
     assert exc.value.response["Error"]["Code"] == "ValidationException"

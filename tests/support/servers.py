@@ -15,7 +15,9 @@ import uvicorn
 @contextmanager
 def serve_app(app: Any) -> Iterator[str]:
     """The socket is bound here, to a port the kernel picks, so tests running in parallel never race for one."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
+    # every answer waited about 40 ms for the client's delayed ACK (Nagle's algorithm)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")

@@ -43,10 +43,16 @@ INACTIVE_MESSAGE = "The agreement is no longer active"
 
 
 def _error(code: str, message: str, **members: str) -> SandboxError:
-    """An agreement-service error; its modelled members (reason, resourceId, resourceType) are named in the
-    message too, as the sandbox's errors do not carry them separately yet."""
+    """An agreement-service error with its modelled members (reason, resourceId, resourceType), which the wire
+    writes where the exception's shape declares them; the message names them too."""
     named = ", ".join(f"{k}: {v}" for k, v in members.items())
-    return SandboxError(code, f"{message} ({named})" if named else message)
+    return SandboxError(
+        code,
+        f"{message} ({named})" if named else message,
+        reason=members.get("reason"),
+        resource_id=members.get("resourceId"),
+        resource_type=members.get("resourceType"),
+    )
 
 
 def _not_found(request_id: str) -> SandboxError:

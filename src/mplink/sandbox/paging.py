@@ -14,7 +14,7 @@ def page(items: list[Any], next_token: str | None, max_results: int) -> tuple[li
         try:
             start = int(base64.urlsafe_b64decode(next_token.encode()).decode())
         except (ValueError, UnicodeDecodeError) as exc:
-            raise validation("nextToken is not valid") from exc
+            raise validation("nextToken is not valid", reason="INVALID_NEXT_TOKEN") from exc
     end = start + max_results
     token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[start:end], token

@@ -3,10 +3,14 @@ Smithy RPC v2 CBOR), plus STS GetCallerIdentity."""
 
 from __future__ import annotations
 
+import logging
+import os
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.model import OperationModel
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
@@ -73,36 +77,114 @@ def handlers(market: Marketplace) -> dict[tuple[str, str], tuple[Handler, str]]:
     }
 
 
+#: (botocore service, operation) -> the error the sandbox answers for an operation of the model it refuses, as
+#: AWS refuses it (MeterUsage for a SaaS product, say). The request is validated against the model first, as AWS
+#: validates it. An operation neither in handlers() nor here answers UnknownOperationException.
+refusals: dict[tuple[str, str], SandboxError] = {}
+
+#: set to 1 (the test suite does) to check every answer against the operation's output or error shape: a
+#: member the shape does not declare, a required one missing, a wrong type or enum becomes a 500 naming its path
+STRICT_OUTPUT_ENV = "MPLINK_SANDBOX_STRICT_OUTPUT"
+
+log = logging.getLogger(__name__)
+
+
+def strict_output() -> bool:
+    return os.environ.get(STRICT_OUTPUT_ENV, "") not in ("", "0")
+
+
+@dataclass
+class _Exchange:
+    """One AWS request as the wire sees it: what is known of it when an error must be answered."""
+
+    service: str | None
+    op_name: str
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    op: OperationModel | None = None
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class _Format:
+    """How one protocol writes a body and names an error."""
+
+    content_type: str
+    encode: Callable[[Any], bytes]
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    error_type_header: bool = True
+    #: AWS JSON and RPC v2 CBOR answer an unknown operation with 400; a REST path nothing is routed to is a 404
+    unknown_operation_status: int = 400
+
+
 def mount_aws(app: FastAPI, market: Marketplace) -> None:
     """Route boto3's requests to the services' operations."""
     table = handlers(market)
+    strict = strict_output()
 
-    def call(service: str, op_name: str, request: Request, params: Any) -> dict[str, Any]:
+    def call(
+        x: _Exchange, request: Request, body: bytes, parse: Callable[[bytes], Any], unknown_status: int
+    ) -> dict[str, Any]:
         account = "unknown"
         args: dict[str, Any] | None = None
         try:
             account = protocol.caller_account({k.lower(): v for k, v in request.headers.items()})
-            op = protocol.operation(service, op_name)
-            entry = table.get((service, op_name))
+            if x.service is None:
+                raise SandboxError("UnknownOperationException", f"Unknown operation {x.op_name!r}", unknown_status)
+            x.op = protocol.operation(x.service, x.op_name)
+            x.params = parse(body)
+            args = protocol.validated_input(x.op, x.params)
+            entry = table.get((x.service, x.op_name))
             if entry is None:
-                raise SandboxError("UnknownOperationException", f"{op_name} is not implemented by the sandbox")
+                refusal = refusals.get((x.service, x.op_name))
+                if refusal is not None:
+                    raise refusal.copy()
+                raise SandboxError("UnknownOperationException", f"{x.op_name} is not implemented by the sandbox")
             handler, internal = entry
-            args = protocol.validated_input(op, params)
             market.tick()
             market.inject_faults(account, internal)
             result = handler(account, args)
-            market.record_call(account, service, op_name, "ok", args)
+            if strict:
+                problems = protocol.output_errors(result, x.op.output_shape)
+                if problems:
+                    raise _shape_bug(x, internal, "answer", problems)
+            market.record_call(account, x.service or "unknown", x.op_name, "ok", args)
             return result
         except SandboxError as exc:
-            market.record_call(account, service, op_name, exc.code, args)
+            market.record_call(account, x.service or "unknown", x.op_name, exc.code, args)
             raise
 
-    def json_error(exc: SandboxError, content_type: str) -> Response:
+    def answer(x: _Exchange, fmt: _Format, result: dict[str, Any]) -> Response:
+        headers = {"x-amzn-RequestId": x.request_id, "Content-Type": fmt.content_type, **dict(fmt.extra_headers)}
+        return Response(fmt.encode(result), headers=headers)
+
+    def error(x: _Exchange, fmt: _Format, exc: SandboxError) -> Response:
+        body, shape = protocol.error_body(x.service, x.op, exc, x.request_id, x.params)
+        if strict and shape is not None:
+            problems = protocol.output_errors(body, shape)
+            if problems:
+                exc = _shape_bug(x, protocol.internal_error_code(x.service), f"{exc.code} error", problems)
+                body, shape = protocol.error_body(x.service, x.op, exc, x.request_id, x.params)
+        else:
+            body = protocol.fit_error_body(body, shape)
+        headers = {"x-amzn-RequestId": x.request_id, "Content-Type": fmt.content_type, **dict(fmt.extra_headers)}
+        if fmt.error_type_header:
+            headers["x-amzn-ErrorType"] = exc.code
         return Response(
-            protocol.json_body({"__type": exc.code, "message": exc.message}),
-            status_code=exc.status,
-            headers={"x-amzn-ErrorType": exc.code, "Content-Type": content_type},
+            fmt.encode({"__type": exc.code, **body}),
+            status_code=protocol.error_status(x.service, exc),
+            headers=headers,
         )
+
+    async def exchange(x: _Exchange, fmt: _Format, request: Request, parse: Callable[[bytes], Any]) -> Response:
+        body = await request.body()
+        try:
+            return answer(x, fmt, call(x, request, body, parse, fmt.unknown_operation_status))
+        except SandboxError as exc:
+            return error(x, fmt, exc)
+        except Exception:  # a sandbox bug: answered as the service's modelled internal error, traceback logged
+            log.exception("the sandbox failed on %s (request %s)", x.op_name, x.request_id)
+            failed = SandboxError(protocol.internal_error_code(x.service), f"The sandbox failed ({x.request_id})", 500)
+            return error(x, fmt, failed)
 
     @app.post("/")
     async def aws_json(request: Request) -> Response:
@@ -112,46 +194,31 @@ def mount_aws(app: FastAPI, market: Marketplace) -> None:
         if not target and content_type.startswith("application/x-www-form-urlencoded"):
             return await _sts(request)
         prefix, _, op_name = target.partition(".")
-        body = await request.body()
-        try:
-            service = protocol.TARGET_PREFIXES.get(prefix)
-            if service is None or not op_name:
-                raise SandboxError("UnknownOperationException", f"Unknown X-Amz-Target {target!r}")
-            result = call(service, op_name, request, protocol.parse_json(body))
-        except SandboxError as exc:
-            return json_error(exc, content_type)
-        return Response(protocol.json_body(result), headers={"Content-Type": content_type})
+        service = protocol.TARGET_PREFIXES.get(prefix)
+        x = _Exchange(service if op_name else None, op_name or target)
+        return await exchange(x, _Format(content_type, protocol.json_body), request, protocol.parse_json)
 
     @app.post("/service/{service_name}/operation/{op_name}")
     async def aws_cbor(service_name: str, op_name: str, request: Request) -> Response:
         """Smithy RPC v2 CBOR, as SDKs that prefer it send."""
-        headers = {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"}
-        body = await request.body()
-        try:
-            service = protocol.TARGET_PREFIXES.get(service_name)
-            if service is None:
-                raise SandboxError("UnknownOperationException", f"Unknown service {service_name!r}")
-            result = call(service, op_name, request, protocol.parse_cbor(body))
-        except SandboxError as exc:
-            return Response(
-                protocol.cbor_body({"__type": exc.code, "message": exc.message}),
-                status_code=exc.status,
-                headers=headers,
-            )
-        return Response(protocol.cbor_body(result), headers=headers)
+        fmt = _Format("application/cbor", protocol.cbor_body, (("smithy-protocol", "rpc-v2-cbor"),), False)
+        x = _Exchange(protocol.TARGET_PREFIXES.get(service_name), op_name)
+        return await exchange(x, fmt, request, protocol.parse_cbor)
 
-    @app.post("/2026-02-05/{op_path}")
+    @app.post("/2026-02-05/{op_path:path}")
     async def aws_rest_json(op_path: str, request: Request) -> Response:
         """REST JSON (marketplace-discovery): the operation is named by the path."""
-        body = await request.body()
-        try:
-            op_name = protocol.discovery_routes().get(f"/2026-02-05/{op_path}")
-            if op_name is None:
-                raise SandboxError("UnknownOperationException", f"Unknown operation path /2026-02-05/{op_path}")
-            result = call(protocol.DISCOVERY, op_name, request, protocol.parse_json(body))
-        except SandboxError as exc:
-            return json_error(exc, "application/json")
-        return Response(protocol.json_body(result), headers={"Content-Type": "application/json"})
+        op_name = protocol.discovery_routes().get(f"/2026-02-05/{op_path}")
+        x = _Exchange(protocol.DISCOVERY if op_name else None, op_name or f"/2026-02-05/{op_path}")
+        fmt = _Format("application/json", protocol.json_body, unknown_operation_status=404)
+        return await exchange(x, fmt, request, protocol.parse_json)
+
+
+def _shape_bug(x: _Exchange, internal: str, what: str, problems: list[str]) -> SandboxError:
+    """A sandbox answer that breaks the model: loud in strict mode, with the path of every bad member."""
+    message = f"the sandbox's {x.op_name} {what} does not match botocore's model: " + "; ".join(problems)
+    log.error("%s (request %s)", message, x.request_id)
+    return SandboxError(internal, message, 500)
 
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -170,7 +237,7 @@ async def _sts(request: Request) -> Response:
             f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>Sender</Type><Code>{escape(code)}</Code>'
             f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         )
-        return Response(body, status_code=status, media_type="text/xml")
+        return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 
     if form.get("Action") != "GetCallerIdentity":
         return error("InvalidAction", f"The sandbox answers only GetCallerIdentity, not {form.get('Action')!r}", 400)
@@ -184,4 +251,4 @@ async def _sts(request: Request) -> Response:
         f"<Account>{account}</Account></GetCallerIdentityResult>"
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
     )
-    return Response(body, media_type="text/xml")
+    return Response(body, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
