@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import random
 import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -14,7 +15,10 @@ __all__ = ["UnitOfWork", "UnitOfWorkFactory", "retry_on_conflict"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-ATTEMPTS = 4
+ATTEMPTS = 6
+#: the first wait before a retry, doubled each time; each wait is drawn at random up to it (full jitter),
+#: so two transactions that deadlocked do not meet again at the same instant
+FIRST_BACKOFF = 0.05
 
 
 def retry_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
@@ -30,7 +34,7 @@ def retry_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
             except ConcurrentUpdate as exc:
                 if attempt == ATTEMPTS - 1:
                     raise (exc.__cause__ or exc) from None
-                time.sleep(0.05 * (attempt + 1))
+                time.sleep(random.uniform(0, FIRST_BACKOFF * 2**attempt))
         raise AssertionError("unreachable")
 
     return wrapper

@@ -184,7 +184,9 @@ class LedgerRepository:
             return []
         stmt = select(Agreement).where(or_(*conds))  # type: ignore[arg-type]
         if self.lock and self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+            # rows locked in one order by every transaction: two loads of overlapping agreements wait for
+            # each other instead of deadlocking
+            stmt = stmt.order_by(t.agreements.c.agreement_id).with_for_update()
         return list(self.session.scalars(stmt))
 
     def load(
