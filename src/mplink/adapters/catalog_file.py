@@ -61,6 +61,26 @@ class OfferIn(_Model):
         return self
 
 
+ShownText = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"\S")]
+
+
+class CategoryIn(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,128}$")
+    name: ShownText
+
+
+class ListingIn(_Model):
+    """How the product is shown to buyers (the sandbox's Discovery API); the seller keeps none of it."""
+
+    listing_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,255}$")
+    short_description: ShownText | None = None
+    long_description: str | None = Field(default=None, min_length=1, max_length=32768, pattern=r"\S")
+    logo_url: str | None = Field(default=None, pattern=r"^https?://\S{1,2040}$")
+    categories: list[CategoryIn] = Field(default=[], max_length=30)
+    highlights: list[ShownText] = Field(default=[], max_length=10)
+    deployed_on_aws: bool = False
+
+
 class ProductIn(_Model):
     product_id: str = Field(pattern=r"^prod-[a-z0-9]{6,}$")
     product_code: str = Field(pattern=r"^[A-Za-z0-9]{1,255}$")
@@ -69,6 +89,7 @@ class ProductIn(_Model):
     services: list[ServiceIn] = Field(min_length=1)
     offers: list[OfferIn] = Field(min_length=1)
     legacy: bool = False
+    listing: ListingIn | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> ProductIn:
@@ -98,6 +119,9 @@ class CatalogIn(_Model):
     def _rules(self) -> CatalogIn:
         _no_duplicates("product ids", [p.product_id for p in self.products])
         _no_duplicates("product codes", [p.product_code for p in self.products])
+        _no_duplicates(
+            "listing ids", [lst.listing_id for lst in (p.listing for p in self.products) if lst and lst.listing_id]
+        )
         _no_duplicates("offer ids", [o.offer_id for p in self.products for o in p.offers])
         _no_duplicates("buyer accounts", [b.account_id for b in self.buyer_accounts])
         for p in self.products:

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 _ACCOUNT = re.compile(r"^\d{12}$")
+#: the Discovery model's ListingId and URL shapes; a category id is also a SearchListings CATEGORY filter value
+_LISTING_ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
+_CATEGORY_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_URL = re.compile(r"https?://\S{1,2040}")
+_LISTING_KEYS = frozenset(
+    {"listing_id", "short_description", "long_description", "logo_url", "categories", "highlights", "deployed_on_aws"}
+)
 
 
 class CatalogError(ValueError):
@@ -54,6 +61,26 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class Category:
+    category_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a product is shown to buyers (the Discovery API's product and listing). Every field is optional in
+    the file: the descriptions default to the title (discovery.py), the id to one derived from the product id."""
+
+    listing_id: str | None = None
+    short_description: str | None = None
+    long_description: str | None = None
+    logo_url: str | None = None
+    categories: tuple[Category, ...] = ()
+    highlights: tuple[str, ...] = ()
+    deployed_on_aws: bool = False
+
+
+@dataclass(frozen=True)
 class Product:
     product_id: str
     product_code: str
@@ -63,6 +90,13 @@ class Product:
     offers: tuple[Offer, ...]
     #: legacy products identify buyers by CustomerIdentifier (and get SNS messages)
     legacy: bool = False
+    listing: Listing = field(default_factory=Listing)
+
+    @property
+    def listing_id(self) -> str:
+        """The product's listing: the catalog's ``listing.listing_id``, else ``prodview-`` and the product id's
+        tail (``prod-g232pyu6l55l4`` is listed as ``prodview-g232pyu6l55l4``, the form of AWS's listing pages)."""
+        return self.listing.listing_id or "prodview-" + self.product_id.removeprefix("prod-")
 
     def dimension_keys(self) -> frozenset[str]:
         return frozenset(d.key for s in self.services for d in s.dimensions)
@@ -86,6 +120,9 @@ class Catalog:
 
     def product(self, product_id_or_code: str) -> Product | None:
         return next((p for p in self.products if product_id_or_code in (p.product_id, p.product_code)), None)
+
+    def product_by_listing(self, listing_id: str) -> Product | None:
+        return next((p for p in self.products if p.listing_id == listing_id), None)
 
     def find_offer(self, offer_id: str) -> tuple[Product, Offer] | None:
         for p in self.products:
@@ -125,6 +162,59 @@ class _Reader:
         if not isinstance(value, list) or (required and not value):
             raise self.fail(f"{where}.{key}" if where else key, "must be a non-empty list")
         return value
+
+    def shown(self, o: Mapping[str, Any], key: str, where: str, max_len: int = 1024) -> str | None:
+        """Optional text shown to buyers: when given, 1 to ``max_len`` characters, not only spaces (the Discovery
+        model's NonEmptyString)."""
+        if key not in o:
+            return None
+        value = o[key]
+        if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+            raise self.fail(f"{where}.{key}", f"must be a string of 1 to {max_len} characters, not only spaces")
+        return value
+
+    def listing(self, value: Any, where: str) -> Listing:
+        if value is None:
+            return Listing()
+        o = self.obj(value, where)
+        unknown = sorted(set(o) - _LISTING_KEYS)
+        if unknown:
+            raise self.fail(f"{where}.{unknown[0]}", "is not a listing field")
+        listing_id = o.get("listing_id")
+        if listing_id is not None and (not isinstance(listing_id, str) or not _LISTING_ID.fullmatch(listing_id)):
+            raise self.fail(f"{where}.listing_id", "must be 1-255 letters, digits, '_' or '-'")
+        logo_url = o.get("logo_url")
+        if logo_url is not None and (not isinstance(logo_url, str) or not _URL.fullmatch(logo_url)):
+            raise self.fail(f"{where}.logo_url", "must be an http(s) URL of at most 2048 characters")
+        categories = []
+        for i, c_raw in enumerate(self.items(o, "categories", where, required=False)):
+            cw = f"{where}.categories[{i}]"
+            c = self.obj(c_raw, cw)
+            category_id, name = c.get("id"), self.shown(c, "name", cw)
+            if not isinstance(category_id, str) or not _CATEGORY_ID.fullmatch(category_id):
+                raise self.fail(f"{cw}.id", "must be 1-128 letters, digits, '_', '-' or '.'")
+            if name is None or set(c) - {"id", "name"}:
+                raise self.fail(cw, "takes an id and a name, nothing else")
+            categories.append(Category(category_id, name))
+        highlights = []
+        for i, h in enumerate(self.items(o, "highlights", where, required=False)):
+            if not isinstance(h, str) or not h.strip() or len(h) > 1024:
+                raise self.fail(f"{where}.highlights[{i}]", "must be a string of 1 to 1024 characters")
+            highlights.append(h)
+        if len(categories) > 30 or len(highlights) > 10:
+            raise self.fail(where, "has at most 30 categories and 10 highlights")
+        deployed = o.get("deployed_on_aws", False)
+        if not isinstance(deployed, bool):
+            raise self.fail(f"{where}.deployed_on_aws", "must be true or false")
+        return Listing(
+            listing_id=listing_id,
+            short_description=self.shown(o, "short_description", where),
+            long_description=self.shown(o, "long_description", where, 32768),
+            logo_url=logo_url,
+            categories=tuple(categories),
+            highlights=tuple(highlights),
+            deployed_on_aws=deployed,
+        )
 
 
 def read_catalog(text: str, source: str = "catalog") -> Catalog:
@@ -181,8 +271,13 @@ def read_catalog(text: str, source: str = "catalog") -> Catalog:
                 services=tuple(services),
                 offers=tuple(offers),
                 legacy=bool(p.get("legacy", False)),
+                listing=r.listing(p.get("listing"), f"{where}.listing"),
             )
         )
+    listing_ids = [p.listing_id for p in products]
+    for i, listing_id in enumerate(listing_ids):
+        if listing_id in listing_ids[:i]:
+            raise CatalogError(f"{source}: products[{i}].listing: duplicate listing id {listing_id!r}")
     buyers = tuple(
         BuyerAccount(r.account(b.get("account_id"), f"buyer_accounts[{i}].account_id"), str(b.get("name", "")))
         for i, b in enumerate(r.obj(x, "buyer_accounts") for x in r.items(raw, "buyer_accounts", "", required=False))
