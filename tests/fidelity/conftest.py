@@ -46,13 +46,6 @@ NOT_IMPLEMENTED = frozenset(
         ("marketplace-agreement", "SendAgreementPaymentRequest"),
         ("marketplace-agreement", "StartAgreementApprovals"),
         ("marketplace-agreement", "UpdatePurchaseOrders"),
-        ("marketplace-discovery", "GetListing"),
-        ("marketplace-discovery", "GetOfferSet"),
-        ("marketplace-discovery", "GetProduct"),
-        ("marketplace-discovery", "ListFulfillmentOptions"),
-        ("marketplace-discovery", "ListListingAttributes"),
-        ("marketplace-discovery", "SearchFacets"),
-        ("marketplace-discovery", "SearchListings"),
     }
 )
 

@@ -368,15 +368,6 @@ def test_subscribing_twice_to_the_same_offer_conflicts(running_sandbox: RunningS
         subscribe(running_sandbox, DST, PRIVATE_OFFER)
 
 
-def test_private_offer_is_visible_only_to_its_buyers(running_sandbox: RunningSandbox) -> None:
-    other = "333333333333"
-    disc = running_sandbox.client("marketplace-discovery", other)
-    names = [o["purchaseOptionName"] for o in disc.list_purchase_options()["purchaseOptions"]]
-    assert names == ["Trend Micro for SaaS"]
-    with pytest.raises(disc.exceptions.ResourceNotFoundException):
-        disc.get_offer(offerId=PRIVATE_OFFER)
-
-
 def test_agreements_are_private_to_their_parties(running_sandbox: RunningSandbox) -> None:
     agreement_id = subscribe(running_sandbox, DST, PRIVATE_OFFER)
     stranger = running_sandbox.client("marketplace-agreement", SRC)

@@ -74,6 +74,23 @@ def handlers(market: Marketplace) -> dict[tuple[str, str], tuple[Handler, str]]:
         ("marketplace-discovery", "ListPurchaseOptions"): (market.discovery.list_purchase_options, discovery),
         ("marketplace-discovery", "GetOffer"): (market.discovery.get_offer, discovery),
         ("marketplace-discovery", "GetOfferTerms"): (market.discovery.get_offer_terms, discovery),
+        **_coverage(market, metering, agreement, discovery),
+    }
+
+
+def _coverage(
+    market: Marketplace, metering: str, agreement: str, discovery: str
+) -> dict[tuple[str, str], tuple[Handler, str]]:
+    """The rest of the four services' operations (docs/sandbox.md, "Coverage"): discovery from the catalog."""
+    d = market.discovery
+    return {
+        ("marketplace-discovery", "GetProduct"): (d.get_product, discovery),
+        ("marketplace-discovery", "GetListing"): (d.get_listing, discovery),
+        ("marketplace-discovery", "SearchListings"): (d.search_listings, discovery),
+        ("marketplace-discovery", "SearchFacets"): (d.search_facets, discovery),
+        ("marketplace-discovery", "ListFulfillmentOptions"): (d.list_fulfillment_options, discovery),
+        ("marketplace-discovery", "ListListingAttributes"): (d.list_listing_attributes, discovery),
+        ("marketplace-discovery", "GetOfferSet"): (d.get_offer_set, discovery),
     }
 
 
