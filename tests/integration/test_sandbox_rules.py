@@ -3,7 +3,6 @@ botocore's exceptions, so mplink's bugs show up here and not in production."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from mplink.adapters.catalog_file import seed_catalog_text
-from mplink.sandbox.catalog import read_catalog, seed_catalog
+from mplink.sandbox.catalog import seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import build_sandbox
 from tests.support.buyer import subscribe
@@ -68,39 +66,6 @@ def test_token_resolves_only_for_the_products_seller(running_sandbox: RunningSan
         seller.resolve_customer(RegistrationToken="not-a-token")
 
 
-def test_api_token_expires_after_30_minutes(running_sandbox: RunningSandbox) -> None:
-    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    seller = running_sandbox.client("meteringmarketplace", SELLER)
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 29 * 60})
-    assert seller.resolve_customer(RegistrationToken=ent["registrationToken"])["CustomerAWSAccountId"] == DST
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 61})
-    with pytest.raises(seller.exceptions.ExpiredTokenException):
-        seller.resolve_customer(RegistrationToken=ent["registrationToken"])
-
-
-def test_console_token_expires_after_4_hours(running_sandbox: RunningSandbox) -> None:
-    market = running_sandbox.box.market
-    agreement = market.agreement.subscribe(DST, PRIVATE_OFFER)
-    token = market.agreement.issue_token(agreement, "console").token
-    seller = running_sandbox.client("meteringmarketplace", SELLER)
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 4 * 3600 - 60})
-    assert seller.resolve_customer(RegistrationToken=token)["Metadata"]["AgreementId"] == agreement.agreement_id
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 61})
-    with pytest.raises(seller.exceptions.ExpiredTokenException):
-        seller.resolve_customer(RegistrationToken=token)
-
-
-@pytest.mark.parametrize(
-    "sandbox_settings", [SandboxSettings(provisioning_delay=timedelta(0), api_token_ttl=timedelta(minutes=2))]
-)
-def test_token_lifetime_is_configurable(running_sandbox: RunningSandbox) -> None:
-    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 121})
-    seller = running_sandbox.client("meteringmarketplace", SELLER)
-    with pytest.raises(seller.exceptions.ExpiredTokenException):
-        seller.resolve_customer(RegistrationToken=ent["registrationToken"])
-
-
 @pytest.mark.parametrize("sandbox_settings", [SandboxSettings(provisioning_delay=timedelta(seconds=60))])
 def test_entitlements_are_pending_until_provisioned(running_sandbox: RunningSandbox) -> None:
     agreement_id = subscribe(running_sandbox, DST, PRIVATE_OFFER)
@@ -113,99 +78,6 @@ def test_entitlements_are_pending_until_provisioned(running_sandbox: RunningSand
 
 
 # -- metering ------------------------------------------------------------------------------------------------
-def test_at_most_25_records_per_call(running_sandbox: RunningSandbox) -> None:
-    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 6 * 3600})
-    now = running_sandbox.box.market.now()
-    dims = [
-        "workload_security_hours",
-        "container_security_node_hours",
-        "file_storage_security_scans",
-        "application_security_calls",
-        "network_security_gb",
-        "conformity_accounts",
-    ]
-    records = [record(ent["licenseArn"], dim=dims[i % 6], at=now - timedelta(hours=i // 6)) for i in range(26)]
-    with pytest.raises(botocore.exceptions.ClientError) as exc:
-        meter(running_sandbox, *records)
-    assert exc.value.response["Error"]["Code"] == "ValidationException" and "25" in str(exc.value)
-    assert [r["Status"] for r in meter(running_sandbox, *records[:25])["Results"]] == ["Success"] * 25
-
-
-def test_one_product_per_call(tmp_path: Path) -> None:
-    data = json.loads(seed_catalog_text())
-    second = json.loads(json.dumps(data["products"][0]))
-    second.update(product_id="prod-secondproduct", product_code="secondproductcode", title="Second product")
-    for o in second["offers"]:
-        o["offer_id"] += "-2"
-    data["products"].append(second)
-    catalog = read_catalog(json.dumps(data))
-    box = build_sandbox(catalog, tmp_path / "sb.db", SandboxSettings(provisioning_delay=timedelta(0)))
-    try:
-        with serve_app(box.app) as url:
-            sb = RunningSandbox(box, url)
-            _, ent = registration(sb, DST, "offer-public-tm4saas-2")
-            client = sb.client("meteringmarketplace", SELLER)
-            with pytest.raises(client.exceptions.InvalidLicenseException):
-                meter(sb, record(ent["licenseArn"]))  # a license of the second product, metered as the first
-            ok = meter(sb, record(ent["licenseArn"]), product_code="secondproductcode")
-            assert ok["Results"][0]["Status"] == "Success"
-            with pytest.raises(client.exceptions.InvalidProductCodeException):
-                meter(sb, record(ent["licenseArn"]), product_code="nosuchproduct")
-    finally:
-        box.close()
-
-
-def test_timestamps_within_the_last_24_hours_and_not_in_the_future(running_sandbox: RunningSandbox) -> None:
-    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    client = running_sandbox.client("meteringmarketplace", SELLER)
-    now = datetime.now(UTC)
-    with pytest.raises(client.exceptions.TimestampOutOfBoundsException):
-        meter(running_sandbox, record(ent["licenseArn"], at=now + timedelta(minutes=10)))
-    with pytest.raises(client.exceptions.TimestampOutOfBoundsException):
-        meter(running_sandbox, record(ent["licenseArn"], at=now - timedelta(hours=24, minutes=5)))
-    # the whole batch is refused: the good record in it was not stored either
-    with pytest.raises(client.exceptions.TimestampOutOfBoundsException):
-        meter(
-            running_sandbox,
-            record(ent["licenseArn"], dim="network_security_gb"),
-            record(ent["licenseArn"], at=now + timedelta(hours=1)),
-        )
-    assert running_sandbox.control("GET", "metering") == []
-
-
-def test_first_write_wins_per_license_dimension_and_hour(running_sandbox: RunningSandbox) -> None:
-    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    started = running_sandbox.box.market.now()
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 2 * 3600})
-    # the first whole hour of the agreement: its minutes 1 and 2 are past now, whatever the time of day
-    hour = started.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    first = meter(running_sandbox, record(ent["licenseArn"], qty=5, at=hour + timedelta(minutes=1)))
-    second = meter(running_sandbox, record(ent["licenseArn"], qty=9, at=hour + timedelta(minutes=2)))
-    assert first["Results"][0]["Status"] == "Success"
-    assert second["Results"][0]["Status"] == "DuplicateRecord"
-    assert second["Results"][0]["MeteringRecordId"] == first["Results"][0]["MeteringRecordId"]
-    (stored,) = running_sandbox.control("GET", "metering", params={"product_code": PRODUCT_CODE})
-    assert stored["quantity"] == 5 and stored["account_id"] == DST
-
-
-def test_licensearn_records_need_no_productcode_and_both_bill_twice(running_sandbox: RunningSandbox) -> None:
-    """botocore's BatchMeterUsage documentation, member ProductCode: ProductCode is required only for legacy
-    integrations that use CustomerIdentifier; LicenseArn records go without it, as the LicenseArn identifies
-    the product; sending both for the same customer in the same hour results in duplicate billing."""
-    _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    client = running_sandbox.client("meteringmarketplace", SELLER)
-    at = running_sandbox.box.market.now() - timedelta(seconds=1)
-    alone = client.batch_meter_usage(UsageRecords=[record(ent["licenseArn"], at=at)])
-    assert alone["Results"][0]["Status"] == "Success"
-    both = meter(running_sandbox, record(ent["licenseArn"], dim="network_security_gb", at=at))
-    assert both["Results"][0]["Status"] == "Success"
-    stored = {
-        r["dimension"]: r for r in running_sandbox.control("GET", "metering", params={"product_code": PRODUCT_CODE})
-    }
-    assert not stored["conformity_accounts"]["double_billed"] and stored["network_security_gb"]["double_billed"]
-
-
 @pytest.mark.parametrize("quantity", ["1e3", "NaN", "-1", "01", "1.1234567", "12345678901", "Infinity"])
 def test_quantity_as_decimal_follows_the_models_pattern(running_sandbox: RunningSandbox, quantity: str) -> None:
     """botocore's meteringmarketplace model, shape UsageQuantityAsDecimalString: pattern
@@ -230,42 +102,6 @@ def test_a_dimension_longer_than_the_model_allows_is_refused(running_sandbox: Ru
     client = running_sandbox.client("meteringmarketplace", SELLER)
     with pytest.raises(botocore.exceptions.ClientError, match="less than or equal to 255"):
         client.batch_meter_usage(UsageRecords=[record(ent["licenseArn"], dim="d" * 256)])
-
-
-def test_customeridentifier_records_need_productcode(running_sandbox: RunningSandbox) -> None:
-    """botocore's BatchMeterUsage documentation, member ProductCode: required for CustomerIdentifier records."""
-    client = running_sandbox.client("meteringmarketplace", SELLER)
-    legacy = {"Timestamp": datetime.now(UTC), "Dimension": "conformity_accounts", "Quantity": 1}
-    with pytest.raises(client.exceptions.InvalidProductCodeException, match="ProductCode is required"):
-        client.batch_meter_usage(UsageRecords=[{**legacy, "CustomerIdentifier": "cust-1"}])
-    with pytest.raises(client.exceptions.InvalidLicenseException):
-        client.batch_meter_usage(UsageRecords=[record("arn:aws:license-manager::999999999999:license:l-none")])
-
-
-def test_customer_not_subscribed_without_agreement_or_after_final_window(running_sandbox: RunningSandbox) -> None:
-    agreement_id, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
-    agr = running_sandbox.client("marketplace-agreement", DST)
-    before_cancel = datetime.now(UTC) - timedelta(seconds=1)
-    agr.cancel_agreement(agreementId=agreement_id)
-    # within the one-hour final window, usage from before the end is still taken
-    ok = meter(running_sandbox, record(ent["licenseArn"], at=before_cancel))
-    assert ok["Results"][0]["Status"] == "Success"
-    # usage after the end is not
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 60})
-    after_end = running_sandbox.box.market.now() - timedelta(seconds=1)
-    late = meter(running_sandbox, record(ent["licenseArn"], dim="network_security_gb", at=after_end))
-    assert late["Results"][0]["Status"] == "CustomerNotSubscribed"
-    # and after the window closes, nothing
-    running_sandbox.control("POST", "clock", json={"advance_seconds": 3600})
-    closed = meter(
-        running_sandbox,
-        record(
-            ent["licenseArn"],
-            dim="conformity_accounts",
-            at=running_sandbox.box.market.now() - timedelta(hours=1, minutes=5),
-        ),
-    )
-    assert closed["Results"][0]["Status"] == "CustomerNotSubscribed"
 
 
 def test_unknown_license_is_invalid(running_sandbox: RunningSandbox) -> None:
@@ -306,7 +142,7 @@ def test_throttle_of_10_requests_per_second_per_seller(running_sandbox: RunningS
         try:
             client.batch_meter_usage(
                 ProductCode=PRODUCT_CODE,
-                UsageRecords=[record(ent["licenseArn"], at=datetime.now(UTC) - timedelta(hours=i % 20))],
+                UsageRecords=[record(ent["licenseArn"], at=datetime.now(UTC) - timedelta(seconds=i))],
             )
             outcomes.append("ok")
         except client.exceptions.ThrottlingException:
@@ -318,7 +154,8 @@ def test_throttle_of_10_requests_per_second_per_seller(running_sandbox: RunningS
 def test_throttle_can_be_turned_off(running_sandbox: RunningSandbox) -> None:
     _, ent = registration(running_sandbox, DST, PRIVATE_OFFER)
     for i in range(15):
-        meter(running_sandbox, record(ent["licenseArn"], at=datetime.now(UTC) - timedelta(hours=i)))
+        # a second ago, not hours: last month's usage is refused after 06:00 UTC on the 1st
+        meter(running_sandbox, record(ent["licenseArn"], at=datetime.now(UTC) - timedelta(seconds=i)))
 
 
 def test_injected_faults(running_sandbox: RunningSandbox) -> None:

@@ -28,6 +28,13 @@ class EntitlementApi:
             for name in filters:
                 if name not in ("CUSTOMER_IDENTIFIER", "DIMENSION", "CUSTOMER_AWS_ACCOUNT_ID", "LICENSE_ARN"):
                     raise SandboxError("InvalidParameterException", f"Unknown filter {name!r}")
+            if "CUSTOMER_IDENTIFIER" in filters and "CUSTOMER_AWS_ACCOUNT_ID" in filters:
+                # the model's GetEntitlements Filter: "CustomerIdentifier and CustomerAWSAccountId are mutually
+                # exclusive parameters. You must use one or the other, but not both in the same request."
+                raise SandboxError(
+                    "InvalidParameterException",
+                    "CUSTOMER_IDENTIFIER and CUSTOMER_AWS_ACCOUNT_ID are mutually exclusive: filter by one of them",
+                )
             max_results = p.get("MaxResults", 25)
             if not 1 <= max_results <= 25:
                 raise SandboxError("InvalidParameterException", "MaxResults must be between 1 and 25")

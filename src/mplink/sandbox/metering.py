@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,29 @@ from mplink.sandbox.model import SbAgreement, SbMeterRecord, hour_of
 
 if TYPE_CHECKING:
     from mplink.sandbox.marketplace import Marketplace
+
+
+#: BatchMeterUsage: "We accept usage records for the previous billing month until 06:00 UTC on the first day of
+#: the next month."
+MONTH_END_GRACE = timedelta(hours=6)
+
+
+def timestamp_refusal(ts: datetime, now: datetime, lookback: timedelta) -> str | None:
+    """Why BatchMeterUsage refuses a record's Timestamp (TimestampOutOfBoundsException), or None when it takes it:
+    not in the future, less than ``lookback`` old ("Usage records aren't accepted 24 hours or more after an
+    event."), and for the previous billing month only before the 6-hour grace ends (06:00:00 UTC on the 1st is
+    already too late: "before 06:00 UTC")."""
+    if ts > now:
+        return "is in the future"
+    if ts <= now - lookback:
+        return f"is not within the last {int(lookback.total_seconds() // 3600)} hours"
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if ts < month_start and now >= month_start + MONTH_END_GRACE:
+        return (
+            f"is in the billing month before {month_start:%Y-%m}, whose usage is accepted only until "
+            f"{month_start + MONTH_END_GRACE:%Y-%m-%d %H:%M} UTC"
+        )
+    return None
 
 
 class MeteringApi:
@@ -77,11 +100,10 @@ class MeteringApi:
             checked: list[tuple[dict[str, Any], SbAgreement | None, Decimal]] = []
             for i, r in enumerate(records):
                 ts: datetime = r["Timestamp"]
-                if ts > now or ts < now - self.m.settings.metering_lookback:
+                refusal = timestamp_refusal(ts, now, self.m.settings.metering_lookback)
+                if refusal:
                     raise SandboxError(
-                        "TimestampOutOfBoundsException",
-                        f"usageRecords[{i}].Timestamp {ts.isoformat()} is not within the last "
-                        f"{int(self.m.settings.metering_lookback.total_seconds() // 3600)} hours",
+                        "TimestampOutOfBoundsException", f"usageRecords[{i}].Timestamp {ts.isoformat()} {refusal}"
                     )
                 if r["Dimension"] not in dims:
                     raise SandboxError(
@@ -193,7 +215,14 @@ class MeteringApi:
         key = f"{a.license_arn}|{r['Dimension']}|{hour_of(ts).isoformat()}"
         existing = self.m.meter_records.get(key)
         if existing is not None:
-            return {"UsageRecord": r, "MeteringRecordId": existing.metering_record_id, "Status": "DuplicateRecord"}
+            # the first write wins: the same quantity again (by value: 17 = 17.0) is the same record, taken again;
+            # another quantity for the customer, dimension and hour is a DuplicateRecord and is not billed
+            if Decimal(existing.quantity) != qty:
+                return {"UsageRecord": r, "MeteringRecordId": existing.metering_record_id, "Status": "DuplicateRecord"}
+            if with_product_code and r.get("LicenseArn") and not existing.double_billed:
+                existing.double_billed = True
+                self.m.save_meter(key, existing)
+            return {"UsageRecord": r, "MeteringRecordId": existing.metering_record_id, "Status": "Success"}
         rec = SbMeterRecord(
             metering_record_id=str(uuid.uuid4()),
             product_code=product.product_code,
