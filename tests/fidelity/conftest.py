@@ -23,31 +23,7 @@ from tests.support.fidelity_report import OPERATION_PROPERTY
 from tests.support.model_cases import Case, operations
 from tests.support.sandbox_fixtures import RunningSandbox
 
-NOT_IMPLEMENTED = frozenset(
-    {
-        ("meteringmarketplace", "MeterUsage"),
-        ("meteringmarketplace", "RegisterUsage"),
-        ("marketplace-agreement", "AcceptAgreementApproval"),
-        ("marketplace-agreement", "AcceptAgreementPaymentRequest"),
-        ("marketplace-agreement", "BatchCreateBillingAdjustmentRequest"),
-        ("marketplace-agreement", "CancelAgreementPaymentRequest"),
-        ("marketplace-agreement", "GetAgreementApproval"),
-        ("marketplace-agreement", "GetAgreementContacts"),
-        ("marketplace-agreement", "GetAgreementPaymentRequest"),
-        ("marketplace-agreement", "GetAgreementRequestApprovalPlans"),
-        ("marketplace-agreement", "GetBillingAdjustmentRequest"),
-        ("marketplace-agreement", "ListAgreementApprovals"),
-        ("marketplace-agreement", "ListAgreementCharges"),
-        ("marketplace-agreement", "ListAgreementInvoiceLineItems"),
-        ("marketplace-agreement", "ListAgreementPaymentRequests"),
-        ("marketplace-agreement", "ListBillingAdjustmentRequests"),
-        ("marketplace-agreement", "RejectAgreementApproval"),
-        ("marketplace-agreement", "RejectAgreementPaymentRequest"),
-        ("marketplace-agreement", "SendAgreementPaymentRequest"),
-        ("marketplace-agreement", "StartAgreementApprovals"),
-        ("marketplace-agreement", "UpdatePurchaseOrders"),
-    }
-)
+NOT_IMPLEMENTED: frozenset[tuple[str, str]] = frozenset()
 
 
 def pytest_configure(config: pytest.Config) -> None:

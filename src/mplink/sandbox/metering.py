@@ -1,4 +1,7 @@
-"""AWS Marketplace Metering Service (meteringmarketplace): ResolveCustomer and BatchMeterUsage, for the seller."""
+"""AWS Marketplace Metering Service (meteringmarketplace): ResolveCustomer and BatchMeterUsage, for the seller.
+
+MeterUsage and RegisterUsage are for AMI and container products, called from the buyer's account; a SaaS
+product gets the errors AWS documents for those cases (docs/sandbox.md, "Coverage")."""
 
 from __future__ import annotations
 
@@ -238,3 +241,24 @@ class MeteringApi:
         )
         self.m.save_meter(key, rec)
         return {"UsageRecord": r, "MeteringRecordId": rec.metering_record_id, "Status": "Success"}
+
+
+#: the metering operations AWS refuses a SaaS product (wire.refusals): the request is checked against the model
+#: first, then refused whatever it names
+REFUSALS = {
+    # MeterUsage meters AMI and container products from the buyer's account (the model's service documentation:
+    # "Supported product types: Amazon Machine Images (AMIs) and containers"). The sandbox sells SaaS products
+    # only, so no product code is one MeterUsage takes: AWS's only product-code error for it.
+    "MeterUsage": SandboxError(
+        "InvalidProductCodeException",
+        "The product code passed does not match the product code used for publishing the product: MeterUsage "
+        "takes AMI and container products, and SaaS products meter with BatchMeterUsage",
+    ),
+    # RegisterUsage is for paid container products on Amazon ECS, Amazon EKS or AWS Fargate; a SaaS product's
+    # servers are none of those (the model's PlatformNotSupportedException).
+    "RegisterUsage": SandboxError(
+        "PlatformNotSupportedException",
+        "AWS Marketplace does not support metering usage from the underlying platform. Currently, Amazon ECS, "
+        "Amazon EKS, and AWS Fargate are supported.",
+    ),
+}

@@ -17,6 +17,8 @@ from fastapi.responses import Response
 from mplink.sandbox import protocol
 from mplink.sandbox.errors import SandboxError
 from mplink.sandbox.marketplace import Marketplace
+from mplink.sandbox.metering import REFUSALS as metering_refusals
+from mplink.sandbox.procurement import ProcurementApi
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -74,16 +76,17 @@ def handlers(market: Marketplace) -> dict[tuple[str, str], tuple[Handler, str]]:
         ("marketplace-discovery", "ListPurchaseOptions"): (market.discovery.list_purchase_options, discovery),
         ("marketplace-discovery", "GetOffer"): (market.discovery.get_offer, discovery),
         ("marketplace-discovery", "GetOfferTerms"): (market.discovery.get_offer_terms, discovery),
-        **_coverage(market, metering, agreement, discovery),
+        **_coverage(market, agreement, discovery),
     }
 
 
-def _coverage(
-    market: Marketplace, metering: str, agreement: str, discovery: str
-) -> dict[tuple[str, str], tuple[Handler, str]]:
-    """The rest of the four services' operations (docs/sandbox.md, "Coverage"): discovery from the catalog."""
+def _coverage(market: Marketplace, agreement: str, discovery: str) -> dict[tuple[str, str], tuple[Handler, str]]:
+    """The rest of the four services' operations (docs/sandbox.md, "Coverage"): discovery from the catalog, and the
+    agreement operations on things the sandbox never creates (procurement.py). The metering operations AWS refuses
+    a SaaS product are in ``refusals``."""
+    proc = ProcurementApi(market)
     d = market.discovery
-    return {
+    ops: dict[tuple[str, str], tuple[Handler, str]] = {
         ("marketplace-discovery", "GetProduct"): (d.get_product, discovery),
         ("marketplace-discovery", "GetListing"): (d.get_listing, discovery),
         ("marketplace-discovery", "SearchListings"): (d.search_listings, discovery),
@@ -92,12 +95,41 @@ def _coverage(
         ("marketplace-discovery", "ListListingAttributes"): (d.list_listing_attributes, discovery),
         ("marketplace-discovery", "GetOfferSet"): (d.get_offer_set, discovery),
     }
+    for op in (
+        "GetAgreementContacts",
+        "GetAgreementPaymentRequest",
+        "AcceptAgreementPaymentRequest",
+        "RejectAgreementPaymentRequest",
+        "CancelAgreementPaymentRequest",
+        "SendAgreementPaymentRequest",
+        "ListAgreementPaymentRequests",
+        "AcceptAgreementApproval",
+        "RejectAgreementApproval",
+        "GetAgreementApproval",
+        "ListAgreementApprovals",
+        "GetAgreementRequestApprovalPlans",
+        "StartAgreementApprovals",
+        "BatchCreateBillingAdjustmentRequest",
+        "GetBillingAdjustmentRequest",
+        "ListBillingAdjustmentRequests",
+        "ListAgreementCharges",
+        "ListAgreementInvoiceLineItems",
+        "UpdatePurchaseOrders",
+    ):
+        ops[("marketplace-agreement", op)] = (getattr(proc, _snake(op)), agreement)
+    return ops
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
 #: (botocore service, operation) -> the error the sandbox answers for an operation of the model it refuses, as
 #: AWS refuses it (MeterUsage for a SaaS product, say). The request is validated against the model first, as AWS
 #: validates it. An operation neither in handlers() nor here answers UnknownOperationException.
-refusals: dict[tuple[str, str], SandboxError] = {}
+refusals: dict[tuple[str, str], SandboxError] = {
+    ("meteringmarketplace", name): error for name, error in metering_refusals.items()
+}
 
 #: set to 1 (the test suite does) to check every answer against the operation's output or error shape: a
 #: member the shape does not declare, a required one missing, a wrong type or enum becomes a 500 naming its path
