@@ -8,7 +8,6 @@ Proposer agreement events on its own offers, only the Manufacturer ones on a cha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,9 @@ from typing import Any
 import pytest
 
 from mplink.adapters.aws import SellerMarketplace
-from mplink.adapters.catalog_file import load_catalog, seed_catalog_text
+from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
-from mplink.sandbox.catalog import read_catalog
-from mplink.sandbox.server import build_sandbox
 from mplink.services.account_change import account_change
 from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.events import envelope_from_eventbridge, receive_event
@@ -48,28 +45,11 @@ from tests.support.sandbox_fixtures import (
     RunningSandbox,
     immediate_provisioning,
 )
-from tests.support.servers import serve_app
 
 
 def emitted(sb: RunningSandbox) -> list[dict[str, Any]]:
     """Every EventBridge event the sandbox emitted since its reset, in order."""
     return [dict(entry["event"]) for entry in list(sb.box.dispatcher.log)]
-
-
-@pytest.fixture(scope="module")
-def renewal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    """The seed's catalog, its public offer with a RenewalTerm (so an agreement on it can be amended)."""
-    data = json.loads(seed_catalog_text())
-    for offer in data["products"][0]["offers"]:
-        offer["renewal_term"] = offer["offer_id"] == PUBLIC_OFFER
-    box = build_sandbox(
-        read_catalog(json.dumps(data)), tmp_path_factory.mktemp("sb") / "sb.db", immediate_provisioning()
-    )
-    try:
-        with serve_app(box.app) as url:
-            yield RunningSandbox(box, url)
-    finally:
-        box.close()
 
 
 @pytest.fixture

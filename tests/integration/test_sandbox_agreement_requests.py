@@ -13,17 +13,12 @@ pay-as-you-go.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 import pytest
 
-from mplink.sandbox.catalog import read_catalog
 from mplink.sandbox.errors import SandboxError
-from mplink.sandbox.server import build_sandbox
 from tests.support.buyer import checked
 from tests.support.sandbox_fixtures import (
     DST,
@@ -35,26 +30,9 @@ from tests.support.sandbox_fixtures import (
     RunningSandbox,
     immediate_provisioning,
 )
-from tests.support.servers import serve_app
 
 STRANGER = "333333333333"
 PURCHASE = {"name": "AgreementType", "values": ["PurchaseAgreement"]}
-
-
-@pytest.fixture(scope="module")
-def renewal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    data = json.loads(resources.files("mplink").joinpath("data/catalog.json").read_text(encoding="utf-8"))
-    for offer in data["products"][0]["offers"]:
-        if offer["offer_id"] == PUBLIC_OFFER:
-            offer["renewal_term"] = True
-    box = build_sandbox(
-        read_catalog(json.dumps(data)), tmp_path_factory.mktemp("renewal") / "sb.db", immediate_provisioning()
-    )
-    try:
-        with serve_app(box.app) as url:
-            yield RunningSandbox(box, url)
-    finally:
-        box.close()
 
 
 @pytest.fixture

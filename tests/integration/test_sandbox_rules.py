@@ -15,7 +15,7 @@ from botocore.config import Config
 from mplink.sandbox.catalog import seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import build_sandbox
-from tests.support.buyer import subscribe
+from tests.support.buyer import record, registration, subscribe
 from tests.support.sandbox_fixtures import (
     DST,
     PRIVATE_OFFER,
@@ -28,24 +28,6 @@ from tests.support.sandbox_fixtures import (
 from tests.support.servers import serve_app
 
 NO_RETRY = Config(retries={"total_max_attempts": 1})
-
-
-def registration(sb: RunningSandbox, account: str, offer: str) -> tuple[str, dict[str, Any]]:
-    agreement_id = subscribe(sb, account, offer)
-    ent = sb.client("marketplace-agreement", account).get_agreement_entitlements(agreementId=agreement_id)
-    return agreement_id, ent["agreementEntitlements"][0]
-
-
-def record(
-    license_arn: str, account: str = DST, dim: str = "conformity_accounts", qty: int = 1, at: datetime | None = None
-) -> dict[str, Any]:
-    return {
-        "Timestamp": at or datetime.now(UTC),
-        "Dimension": dim,
-        "Quantity": qty,
-        "CustomerAWSAccountId": account,
-        "LicenseArn": license_arn,
-    }
 
 
 def meter(sb: RunningSandbox, *records: dict[str, Any], product_code: str = PRODUCT_CODE) -> dict[str, Any]:

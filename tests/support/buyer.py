@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from tests.support.sandbox_fixtures import RunningSandbox
+from tests.support.sandbox_fixtures import DST, RunningSandbox
 from tests.support.shapes import assert_valid_output
 
 
@@ -35,3 +36,23 @@ def subscribe(sb: RunningSandbox, account: str, offer_id: str, token: str | None
     request = checked(agr, "CreateAgreementRequest", **params)
     accepted = checked(agr, "AcceptAgreementRequest", agreementRequestId=request["agreementRequestId"])
     return str(accepted["agreementId"])
+
+
+def registration(sb: RunningSandbox, account: str, offer: str) -> tuple[str, dict[str, Any]]:
+    """Subscribe ``account`` to ``offer``: the agreement id and its (provisioned) entitlement."""
+    agreement_id = subscribe(sb, account, offer)
+    ent = sb.client("marketplace-agreement", account).get_agreement_entitlements(agreementId=agreement_id)
+    return agreement_id, ent["agreementEntitlements"][0]
+
+
+def record(
+    license_arn: str, account: str = DST, dim: str = "conformity_accounts", qty: int = 1, at: datetime | None = None
+) -> dict[str, Any]:
+    """A BatchMeterUsage record for a LicenseArn integration."""
+    return {
+        "Timestamp": at or datetime.now(UTC),
+        "Dimension": dim,
+        "Quantity": qty,
+        "CustomerAWSAccountId": account,
+        "LicenseArn": license_arn,
+    }

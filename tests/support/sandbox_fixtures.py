@@ -9,16 +9,18 @@ test starts clean without paying for a server start and stop.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 from typing import Any
 
 import boto3
 import httpx
 import pytest
 
-from mplink.sandbox.catalog import seed_catalog
+from mplink.sandbox.catalog import read_catalog, seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
 from tests.support.servers import serve_app
@@ -100,3 +102,17 @@ def running_sandbox(shared_sandbox: RunningSandbox, sandbox_settings: SandboxSet
     """The session's sandbox, reset, with this test's ``sandbox_settings``."""
     shared_sandbox.reset(sandbox_settings)
     return shared_sandbox
+
+
+@pytest.fixture(scope="session")
+def renewal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """The seed's catalog with a RenewalTerm on its public offer, so an agreement on it can be amended."""
+    data = json.loads(resources.files("mplink").joinpath("data/catalog.json").read_text(encoding="utf-8"))
+    for offer in data["products"][0]["offers"]:
+        offer["renewal_term"] = offer["offer_id"] == PUBLIC_OFFER
+    box = build_sandbox(read_catalog(json.dumps(data)), tmp_path_factory.mktemp("renewal") / "sb.db")
+    try:
+        with serve_app(box.app) as url:
+            yield RunningSandbox(box, url)
+    finally:
+        box.close()
