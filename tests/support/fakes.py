@@ -245,10 +245,9 @@ class FakeMetering:
     def __init__(self, data: Data) -> None:
         self.data = data
 
-    def known_usage_keys(self, keys: Iterable[str]) -> set[tuple[str, str]]:
-        wanted = set(keys)
-        found = [r for r in self.data.usage if r["idempotency_key"] in wanted]
-        return {(str(r["tenant_id"]), str(r["idempotency_key"])) for r in found}
+    def known_usage_keys(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        stored = {(str(r["tenant_id"]), str(r["idempotency_key"])) for r in self.data.usage}
+        return stored & set(keys)
 
     def add_usage(self, rows: list[dict[str, object]]) -> None:
         self.data.usage.extend(rows)

@@ -45,7 +45,7 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
             raise InvalidValue("usage timestamps must not be in the future")
         ledger = uow.ledger.load(tenant_ids=tenant_ids)
         routed = [route_usage(e, ledger, dimensions) for e in events]
-        existing = uow.metering.known_usage_keys(e.idempotency_key for e in events)
+        existing = uow.metering.known_usage_keys((e.tenant_id, e.idempotency_key) for e in events)
         accepted = duplicates = unbillable = 0
         rows: list[dict[str, object]] = []
         for r in routed:

@@ -216,7 +216,9 @@ class EntitlementRepository(Protocol):
 
 
 class MeteringRepository(Protocol):
-    def known_usage_keys(self, keys: Iterable[str]) -> set[tuple[str, str]]: ...
+    def known_usage_keys(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (tenant id, idempotency key) pairs are stored already."""
+        ...
 
     def add_usage(self, rows: list[dict[str, object]]) -> None: ...
 

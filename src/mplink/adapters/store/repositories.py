@@ -412,16 +412,20 @@ class MeteringRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def known_usage_keys(self, keys: Iterable[str]) -> set[tuple[str, str]]:
-        wanted = list(keys)
-        if not wanted:
-            return set()
-        rows = self.session.execute(
-            select(t.usage_events.c.tenant_id, t.usage_events.c.idempotency_key).where(
-                t.usage_events.c.idempotency_key.in_(wanted)
+    def known_usage_keys(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """One query per tenant on (tenant_id, idempotency_key), the unique index's own columns in its order,
+        so the look-up costs the same however many events are stored."""
+        by_tenant: dict[str, set[str]] = {}
+        for tenant_id, key in keys:
+            by_tenant.setdefault(tenant_id, set()).add(key)
+        ue = t.usage_events.c
+        found: set[tuple[str, str]] = set()
+        for tenant_id, wanted in by_tenant.items():
+            rows = self.session.execute(
+                select(ue.idempotency_key).where(ue.tenant_id == tenant_id, ue.idempotency_key.in_(sorted(wanted)))
             )
-        )
-        return {(r.tenant_id, r.idempotency_key) for r in rows}
+            found.update((tenant_id, r.idempotency_key) for r in rows)
+        return found
 
     def add_usage(self, rows: list[dict[str, object]]) -> None:
         if rows:
