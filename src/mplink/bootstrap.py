@@ -27,8 +27,11 @@ class Wiring:
     def marketplace(self) -> SellerMarketplace:
         if self._marketplace is None:
             from mplink.adapters.aws import SellerMarketplace as Boto3SellerMarketplace
+            from mplink.adapters.store.pacing import SqlTokenBucket
 
-            self._marketplace = Boto3SellerMarketplace(self.settings.aws_endpoint_url)
+            # BatchMeterUsage is paced by a bucket in the database: every worker on it shares the quota
+            pacer = SqlTokenBucket(self.store.engine, rate=self.settings.metering_rate)
+            self._marketplace = Boto3SellerMarketplace(self.settings.aws_endpoint_url, pacer=pacer)
         return self._marketplace
 
     def uow(self) -> SqlUnitOfWork:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from mplink.domain.errors import InvalidValue
+
 DEFAULT_DATABASE_URL = "sqlite:///./mplink.db"
 #: AWS Marketplace's legacy subscription and entitlement topics, for any product
 DEFAULT_SNS_TOPICS = (
@@ -33,6 +35,8 @@ class Settings:
     sns_topic_arns: tuple[str, ...] = DEFAULT_SNS_TOPICS
     #: certificate URL prefixes trusted besides AWS's own SNS hosts (the sandbox's)
     sns_trusted_cert_prefixes: tuple[str, ...] = ()
+    #: BatchMeterUsage calls a second, shared by every worker on the database (the seller's quota)
+    metering_rate: float = 10.0
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -54,4 +58,18 @@ class Settings:
             public_url=get("MPLINK_PUBLIC_URL"),
             sns_topic_arns=_split(get("MPLINK_SNS_TOPIC_ARNS")) or DEFAULT_SNS_TOPICS,
             sns_trusted_cert_prefixes=_split(get("MPLINK_SNS_TRUSTED_CERT_PREFIXES")),
+            metering_rate=_rate(get("MPLINK_METERING_RATE")),
         )
+
+
+def _rate(value: str | None) -> float:
+    """MPLINK_METERING_RATE: a positive number of calls a second (default 10, AWS's documented quota)."""
+    if value is None:
+        return 10.0
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate < 1e6:
+        raise InvalidValue(f"MPLINK_METERING_RATE must be a positive number of calls a second, not {value!r}")
+    return rate

@@ -19,6 +19,7 @@ from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidEvent
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event, replay_failed
 from mplink.services.metering import meter_hour, send_metering
+from mplink.services.metering_send import worker_name
 from mplink.services.ports import SellerMarketplace, UnitOfWorkFactory
 from mplink.services.subscriptions import refresh_entitlements
 
@@ -50,6 +51,10 @@ class Worker:
     _last_replay: float = 0.0
     _metered_until: datetime | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    #: who holds this worker's claims on pending metering records
+    worker_id: str = field(default_factory=worker_name)
+    #: set on SIGTERM: the metering batch in flight is finished and recorded, no new one is started
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def _count(self, key: str, n: int = 1) -> None:
         self.stats[key] = self.stats.get(key, 0) + n
@@ -100,7 +105,7 @@ class Worker:
             written += meter_hour(self.uow_factory, hour)
             hour += HOUR
         self._metered_until = max(last_done, self._metered_until or last_done)
-        sent = send_metering(self.uow_factory, self.marketplace)
+        sent = send_metering(self.uow_factory, self.marketplace, stop=self.stopping.is_set, worker_id=self.worker_id)
         self._count("records_written", written)
         for k, v in sent.items():
             self._count(f"records_{k}", v)
@@ -116,6 +121,7 @@ class Worker:
 
     def run_forever(self, stop: threading.Event, interval: float = 2.0) -> None:
         log.info("worker started", queue=self.queue_url or "none")
+        self.stopping = stop
         while not stop.is_set():
             try:
                 self.run_once()

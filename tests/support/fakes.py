@@ -16,7 +16,7 @@ from mplink.domain.billing import AccountChange, BillingLink
 from mplink.domain.catalog import Catalog
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
-from mplink.domain.usage import MeteringRecord, RecordStatus
+from mplink.domain.usage import MeteringRecord, RecordStatus, SendPriority, send_priority
 from mplink.services.ports import (
     AgreementFacts,
     ApiKeyRow,
@@ -28,6 +28,7 @@ from mplink.services.ports import (
     MeterStatus,
     RedeemedToken,
     RegistrationTokenRejected,
+    Settlement,
 )
 
 T = TypeVar("T")
@@ -69,6 +70,9 @@ class Data:
     entitlements: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     usage: list[dict[str, object]] = field(default_factory=list)
     records: dict[str, MeteringRecord] = field(default_factory=dict)
+    #: the send queue's columns of a record: its send priority and its claim (who, until when)
+    priorities: dict[str, int] = field(default_factory=dict)
+    claims: dict[str, tuple[str | None, datetime | None]] = field(default_factory=dict)
 
     def copy(self) -> Data:
         return Data(**{f.name: clone(getattr(self, f.name)) for f in dataclasses.fields(self)})
@@ -279,6 +283,59 @@ class FakeMetering:
         return dict(self.data.agreements)
 
 
+class FakeSendQueue:
+    """The send queue's rules (SendQueueRepository in SQL) on the records in memory."""
+
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def _pending(self) -> list[MeteringRecord]:
+        return [r for r in self.data.records.values() if r.status is RecordStatus.PENDING]
+
+    def prioritize(self, now: datetime) -> None:
+        for r in self._pending():
+            agreement = self.data.agreements.get(r.agreement_id)
+            deadline = agreement.final_metering_deadline() if agreement else None
+            if deadline is not None and deadline > now:
+                self.data.priorities[r.id] = int(SendPriority.FINAL_WINDOW)
+            elif r.id not in self.data.priorities:
+                self.data.priorities[r.id] = int(send_priority(r, None))
+
+    def expire_before(self, cutoff: datetime, reason: str) -> int:
+        old = [r for r in self._pending() if r.hour < cutoff]
+        for r in old:
+            r.status, r.detail = RecordStatus.EXPIRED, reason
+            self.data.claims.pop(r.id, None)
+        return len(old)
+
+    def claim(self, worker_id: str, now: datetime, lease_until: datetime, limit: int) -> list[MeteringRecord]:
+        def free(r: MeteringRecord) -> bool:
+            until = self.data.claims.get(r.id, (None, None))[1]
+            return r.id in self.data.priorities and (until is None or until < now)
+
+        page = sorted(
+            (r for r in self._pending() if free(r)), key=lambda r: (self.data.priorities[r.id], r.hour, r.id)
+        )[:limit]
+        for r in page:
+            self.data.claims[r.id] = (worker_id, lease_until)
+        return [clone(r) for r in page]
+
+    def agreements(self, agreement_ids: Iterable[str]) -> dict[str, Agreement]:
+        return {i: self.data.agreements[i] for i in agreement_ids if i in self.data.agreements}
+
+    def settle(self, worker_id: str, settlements: Sequence[Settlement], retry_at: datetime) -> None:
+        for s in settlements:
+            r = self.data.records.get(s.record_id)
+            if r is None or r.status is not RecordStatus.PENDING:
+                continue
+            if s.status is RecordStatus.PENDING:
+                if self.data.claims.get(r.id, (None, None))[0] == worker_id:
+                    self.data.claims[r.id] = (None, retry_at)
+            else:
+                r.status, r.detail = s.status, s.detail
+                self.data.claims.pop(r.id, None)
+
+
 class FakeUnitOfWork:
     """Works on a copy of the committed data; ``commit`` keeps the copy, leaving without it drops it.
 
@@ -301,6 +358,7 @@ class FakeUnitOfWork:
         self.access = FakeAccess(data)
         self.entitlements = FakeEntitlements(data)
         self.metering = FakeMetering(data)
+        self.send_queue = FakeSendQueue(data)
 
     def __call__(self) -> FakeUnitOfWork:
         return self

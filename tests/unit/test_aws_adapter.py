@@ -6,6 +6,7 @@ model (BatchMeterUsage, ResolveCustomer) and marketplace-agreement model (Descri
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from mplink.adapters.aws import SellerMarketplace
+from mplink.adapters.aws import SEND_ATTEMPTS, SellerMarketplace
 from mplink.domain.usage import MeteringRecord
 from mplink.services.ports import MarketplaceUnavailable, MeterStatus, RegistrationTokenRejected
 
@@ -36,11 +37,25 @@ def seller() -> Iterator[tuple[SellerMarketplace, dict[str, Stubber]]]:
     for service in ("meteringmarketplace", "marketplace-agreement"):
         client = session.client(service, region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
         market._clients[service] = client
+        if service == "meteringmarketplace":
+            market._clients["meteringmarketplace-send"] = client  # BatchMeterUsage's client (no retries)
         stubs[service] = Stubber(client)
         stubs[service].activate()
     yield market, stubs
     for stub in stubs.values():
         stub.assert_no_pending_responses()
+
+
+@dataclass
+class CountingPacer:
+    acquired: int = 0
+    throttles: int = 0
+
+    def acquire(self) -> None:
+        self.acquired += 1
+
+    def throttled(self) -> None:
+        self.throttles += 1
 
 
 def usage(r: MeteringRecord) -> dict[str, Any]:
@@ -115,14 +130,67 @@ def test_each_dimension_gets_its_own_result(seller: Any) -> None:
     assert [o.status for o in market.meter(CODE, [a, b])] == [MeterStatus.SUCCESS, MeterStatus.NOT_SUBSCRIBED]
 
 
-@pytest.mark.parametrize(
-    "code", ["ThrottlingException", "TimestampOutOfBoundsException", "InternalServiceErrorException"]
-)
-def test_a_whole_batch_error_is_unavailable(seller: Any, code: str) -> None:
+@pytest.mark.parametrize("code", ["ThrottlingException", "InternalServiceErrorException"])
+def test_throttling_and_internal_errors_are_tried_again_then_unavailable(seller: Any, code: str) -> None:
+    """botocore's meteringmarketplace model: BatchMeterUsage's ThrottlingException and
+    InternalServiceErrorException are about the call, not a record: the same batch is tried again."""
     market, stubs = seller
-    stubs["meteringmarketplace"].add_client_error("batch_meter_usage", code, "no")
+    for _ in range(SEND_ATTEMPTS):
+        stubs["meteringmarketplace"].add_client_error("batch_meter_usage", code, "no")
     with pytest.raises(MarketplaceUnavailable, match="BatchMeterUsage"):
         market.meter(CODE, [record("r1")])
+
+
+def test_a_throttled_call_holds_the_shared_bucket_back_and_is_sent_again(seller: Any) -> None:
+    market, stubs = seller
+    pacer = CountingPacer()
+    market.pacer = pacer
+    r = record("r1")
+    stubs["meteringmarketplace"].add_client_error("batch_meter_usage", "ThrottlingException", "Rate exceeded")
+    stubs["meteringmarketplace"].add_response(
+        "batch_meter_usage", {"Results": [{"UsageRecord": usage(r), "MeteringRecordId": "m-1", "Status": "Success"}]}
+    )
+    assert [o.status for o in market.meter(CODE, [r])] == [MeterStatus.SUCCESS]
+    assert (pacer.acquired, pacer.throttles) == (2, 1)  # every call waited for a token
+
+
+def test_the_metering_client_does_not_retry_by_itself() -> None:
+    """Throttling must come back at once so the shared bucket, not botocore's backoff, decides the pace."""
+    market = SellerMarketplace("http://127.0.0.1:9")
+    config = market._client("meteringmarketplace-send").meta.config
+    assert config.retries["total_max_attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidLicenseException", "TimestampOutOfBoundsException", "InvalidCustomerIdentifierException"]
+)
+def test_a_whole_batch_error_is_split_to_isolate_the_bad_record(seller: Any, code: str) -> None:
+    """botocore's meteringmarketplace model: these BatchMeterUsage errors refuse the whole call for what one
+    record holds. Halving the batch finds the record; the others are billed, it alone is refused."""
+    market, stubs = seller
+    recs = [record(f"r{i}", dim=f"d{i}") for i in range(4)]
+    bad = recs[2]
+    stub = stubs["meteringmarketplace"]
+
+    def ok(*rs: MeteringRecord) -> None:
+        results = [{"UsageRecord": usage(r), "MeteringRecordId": f"m-{r.id}", "Status": "Success"} for r in rs]
+        stub.add_response("batch_meter_usage", {"Results": results}, {"UsageRecords": [usage(r) for r in rs]})
+
+    stub.add_client_error("batch_meter_usage", code, "the third record")  # [r0 r1 r2 r3]
+    ok(recs[0], recs[1])  # [r0 r1]
+    stub.add_client_error("batch_meter_usage", code, "the third record")  # [r2 r3]
+    stub.add_client_error("batch_meter_usage", code, "the third record")  # [r2]
+    ok(recs[3])  # [r3]
+    outcomes = market.meter(CODE, recs)
+    assert [o.status for o in outcomes] == [MeterStatus.SUCCESS] * 2 + [MeterStatus.REFUSED, MeterStatus.SUCCESS]
+    assert outcomes[2].record_id == bad.id and (outcomes[2].detail or "").startswith(code)
+
+
+def test_an_error_about_the_call_is_not_split(seller: Any) -> None:
+    market, stubs = seller
+    stubs["meteringmarketplace"].add_client_error("batch_meter_usage", "DisabledApiException", "off")
+    with pytest.raises(MarketplaceUnavailable, match="DisabledApiException"):
+        market.meter(CODE, [record("r1"), record("r2", dim="d2")])
 
 
 def test_resolve_customer_reads_the_2026_identity(seller: Any) -> None:

@@ -13,6 +13,7 @@ from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound, UnknownDimension
 from mplink.domain.usage import RecordStatus, UsageEvent
 from mplink.services.metering import ingest_usage, meter_hour, send_metering
+from mplink.services.metering_send import SendOptions
 from mplink.services.ports import MeterStatus
 from tests.support.factories import DST, SRC
 from tests.support.world import World
@@ -151,9 +152,10 @@ def test_every_result_has_a_defined_end(
 def test_unprocessed_records_are_sent_again_next_round(w: World, hour: datetime) -> None:
     meter_hour(w.uow, hour)
     w.market.meter_status = lambda _r: MeterStatus.UNPROCESSED
-    send_metering(w.uow, w.market)
+    assert send_metering(w.uow, w.market)["unprocessed"] == DIMENSIONS  # tried once, then left for a second
     w.market.meter_status = lambda _r: MeterStatus.SUCCESS
-    assert send_metering(w.uow, w.market)["sent"] == DIMENSIONS
+    later = now_utc() + SendOptions().retry_after * 2
+    assert send_metering(w.uow, w.market, now=later)["sent"] == DIMENSIONS
 
 
 def test_marketplace_down_keeps_records_pending(w: World, hour: datetime) -> None:

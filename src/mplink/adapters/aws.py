@@ -22,25 +22,36 @@ from mplink.services.ports import (
     MarketplaceUnavailable,
     MeterOutcome,
     MeterStatus,
+    Pacer,
     RegistrationTokenRejected,
 )
 
 #: AWS Marketplace's APIs live in us-east-1
 REGION = "us-east-1"
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+#: BatchMeterUsage without the client's retries: a throttled call comes back at once and waits for the shared
+#: token bucket instead of botocore's backoff (SellerMarketplace._meter_call tries again)
+_SEND_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 
 
-def client(service: str, endpoint_url: str | None = None, session: boto3.session.Session | None = None) -> Any:
+def client(
+    service: str,
+    endpoint_url: str | None = None,
+    session: boto3.session.Session | None = None,
+    config: Config = _CONFIG,
+) -> Any:
     """A client on its own session: boto3's shared default session caches credentials and is not thread-safe."""
     endpoint = endpoint_url or os.environ.get("MPLINK_AWS_ENDPOINT_URL") or None
-    return (session or new_session()).client(service, region_name=REGION, endpoint_url=endpoint, config=_CONFIG)
+    return (session or new_session()).client(service, region_name=REGION, endpoint_url=endpoint, config=config)
 
 
 class SellerMarketplace:
     """The seller's side of AWS Marketplace, as mplink uses it (implements services.ports.SellerMarketplace)."""
 
-    def __init__(self, endpoint_url: str | None = None) -> None:
+    def __init__(self, endpoint_url: str | None = None, pacer: Pacer | None = None) -> None:
         self.endpoint_url = endpoint_url
+        #: paces BatchMeterUsage at the seller's quota, shared with every other worker (None: unpaced)
+        self.pacer = pacer
         self._clients: dict[str, Any] = {}
         self._session = new_session()
         self._lock = threading.Lock()
@@ -48,7 +59,11 @@ class SellerMarketplace:
     def _client(self, service: str) -> Any:
         with self._lock:  # clients are thread-safe once made; making them is not
             if service not in self._clients:
-                self._clients[service] = client(service, self.endpoint_url, self._session)
+                if service == "meteringmarketplace-send":
+                    made = client("meteringmarketplace", self.endpoint_url, self._session, _SEND_CONFIG)
+                else:
+                    made = client(service, self.endpoint_url, self._session)
+                self._clients[service] = made
             return self._clients[service]
 
     def resolve_customer(self, token: str) -> Registration:
@@ -113,22 +128,52 @@ class SellerMarketplace:
 
         LicenseArn records go WITHOUT ProductCode: botocore's BatchMeterUsage documentation (member
         ProductCode) says sending both bills the customer twice. Legacy CustomerIdentifier records need it,
-        so they go in a call of their own."""
+        so they go in a call of their own. Every call waits for the shared quota first (the pacer)."""
         licensed = [r for r in records if r.license_arn]
         legacy = [r for r in records if not r.license_arn]
         outcomes: dict[str, MeterOutcome] = {}
         for group, params in ((licensed, {}), (legacy, {"ProductCode": product_code})):
             if group:
-                outcomes |= self._meter_call(group, params)
+                outcomes |= self._meter_isolating(group, params)
         # records in UnprocessedRecords, or missing from the answer, are sent again later
         return [outcomes.get(r.id) or MeterOutcome(r.id, MeterStatus.UNPROCESSED) for r in records]
 
-    def _meter_call(self, records: list[MeteringRecord], params: dict[str, Any]) -> dict[str, MeterOutcome]:
-        metering = self._client("meteringmarketplace")
+    def _meter_isolating(self, records: list[MeteringRecord], params: dict[str, Any]) -> dict[str, MeterOutcome]:
+        """A whole-batch error that names a record (an invalid license, a timestamp AWS no longer takes) is
+        found by sending each half again, until the record is alone; it alone is refused, the rest is billed."""
         try:
-            out = metering.batch_meter_usage(UsageRecords=[_wire(r) for r in records], **params)
-        except (ClientError, BotoCoreError) as exc:
-            raise MarketplaceUnavailable(f"AWS Marketplace did not answer BatchMeterUsage: {exc}") from exc
+            return self._meter_call(records, params)
+        except RecordRefused as exc:
+            if len(records) == 1:
+                (only,) = records
+                return {only.id: MeterOutcome(only.id, MeterStatus.REFUSED, detail=str(exc))}
+            half = len(records) // 2
+            return self._meter_isolating(records[:half], params) | self._meter_isolating(records[half:], params)
+
+    def _meter_call(self, records: list[MeteringRecord], params: dict[str, Any]) -> dict[str, MeterOutcome]:
+        """One paced call; throttling and AWS's internal errors are tried again here, after the bucket allows
+        it (the client's own retries are off: botocore's backoff would sleep past the quota's pace)."""
+        metering = self._client("meteringmarketplace-send")
+        last = ""
+        for _ in range(SEND_ATTEMPTS):
+            if self.pacer is not None:
+                self.pacer.acquire()
+            try:
+                out = metering.batch_meter_usage(UsageRecords=[_wire(r) for r in records], **params)
+                break
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                last = f"{code}: {exc.response.get('Error', {}).get('Message', '')}"
+                if code in _RECORD_ERRORS:
+                    raise RecordRefused(last) from exc
+                if code in _THROTTLED and self.pacer is not None:
+                    self.pacer.throttled()
+                if code not in _THROTTLED and code not in _TRANSIENT:
+                    raise MarketplaceUnavailable(f"AWS Marketplace refused BatchMeterUsage: {last}") from exc
+            except BotoCoreError as exc:
+                last = str(exc)
+        else:
+            raise MarketplaceUnavailable(f"AWS Marketplace did not answer BatchMeterUsage: {last}")
         by_key = {_record_key(r): r.id for r in records}
         outcomes: dict[str, MeterOutcome] = {}
         for result in out.get("Results", []):
@@ -141,6 +186,28 @@ class SellerMarketplace:
                 status = MeterStatus.NOT_SUBSCRIBED
             outcomes[record_id] = MeterOutcome(record_id, status, result.get("MeteringRecordId"))
         return outcomes
+
+
+class RecordRefused(Exception):
+    """BatchMeterUsage refused the whole batch for something one of its records holds."""
+
+
+#: tries of one BatchMeterUsage call through throttling and internal errors before the batch waits for a later round
+SEND_ATTEMPTS = 6
+_THROTTLED = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+_TRANSIENT = frozenset({"InternalServiceErrorException", "InternalFailure", "ServiceUnavailable"})
+#: BatchMeterUsage's modelled errors (botocore meteringmarketplace, BatchMeterUsage) that are about a record,
+#: not the call: splitting the batch isolates the record
+_RECORD_ERRORS = frozenset(
+    {
+        "InvalidLicenseException",
+        "InvalidCustomerIdentifierException",
+        "InvalidUsageDimensionException",
+        "InvalidUsageAllocationsException",
+        "InvalidTagException",
+        "TimestampOutOfBoundsException",
+    }
+)
 
 
 def _wire(r: MeteringRecord) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from mplink.domain.agreement import Agreement
 from mplink.domain.clock import HOUR, hour_of, utc
@@ -129,36 +129,85 @@ def records_for_hour(
     return out
 
 
+#: BatchMeterUsage: "We accept usage records for the previous billing month until 06:00 UTC on the first day of
+#: the next month." (API reference, BatchMeterUsage)
+MONTH_END_GRACE = timedelta(hours=6)
+
+
+class SendPriority(IntEnum):
+    """The order records go out in when the hour's load exceeds the quota (lower first)."""
+
+    #: R6: an ended agreement's records, before its one-hour final window closes
+    FINAL_WINDOW = 0
+    #: records that bill something
+    USAGE = 1
+    #: R7's zero records: AWS expects them, but they bill nothing
+    ZERO = 2
+
+
+def send_priority(record: MeteringRecord, agreement: Agreement | None) -> SendPriority:
+    if agreement is not None and agreement.final_metering_deadline() is not None:
+        return SendPriority.FINAL_WINDOW
+    return SendPriority.USAGE if record.quantity > 0 else SendPriority.ZERO
+
+
+def send_cutoff(now: datetime) -> datetime:
+    """The oldest hour BatchMeterUsage still takes at ``now``: a Timestamp less than 24 hours old ("Usage records
+    aren't accepted 24 hours or more after an event"), and the previous month's only until 06:00 UTC on the 1st."""
+    now = utc(now)
+    cutoff = hour_of(now - METERING_LOOKBACK) + HOUR
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if now >= month_start + MONTH_END_GRACE:
+        cutoff = max(cutoff, month_start)
+    return cutoff
+
+
+def too_late(record: MeteringRecord, agreement: Agreement | None, now: datetime) -> str | None:
+    """Why AWS would no longer take ``record`` at ``now`` (the record is then kept as expired), or None."""
+    deadline = agreement.final_metering_deadline() if agreement else None
+    if deadline is not None and now >= deadline:
+        return f"the agreement's final metering window closed at {deadline:%Y-%m-%d %H:%M} UTC"
+    if record.hour < send_cutoff(now):
+        return "older than AWS Marketplace takes (24 hours; the previous month only until 06:00 UTC on the 1st)"
+    return None
+
+
 @dataclass(frozen=True)
 class MeteringPlan:
-    #: batches to send now, in order: ended agreements' records first (R6); each <= 25, one product
+    #: batches to send now, in priority order (final window, usage, zeros; oldest hour first within each);
+    #: each holds at most 25 records of one product, all LicenseArn or all legacy (one BatchMeterUsage call)
     batches: list[list[MeteringRecord]]
     #: records too late to send; they stay as unbillable
     expired: list[MeteringRecord]
+    #: why each expired record (by id) can no longer be sent
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 def plan_metering(now: datetime, pending: Iterable[MeteringRecord], agreements: dict[str, Agreement]) -> MeteringPlan:
     """R6: flush an ending agreement's usage before its final window closes; never drop a record."""
-    urgent: list[MeteringRecord] = []
-    normal: list[MeteringRecord] = []
+    ready: list[tuple[SendPriority, MeteringRecord]] = []
     expired: list[MeteringRecord] = []
+    reasons: dict[str, str] = {}
     for rec in pending:
         if rec.status is not RecordStatus.PENDING:
             continue
         agreement = agreements.get(rec.agreement_id)
-        deadline = agreement.final_metering_deadline() if agreement else None
-        if rec.hour + HOUR <= now - METERING_LOOKBACK or (deadline is not None and now >= deadline):
+        reason = too_late(rec, agreement, now)
+        if reason is not None:
             expired.append(rec)
-        elif deadline is not None:
-            urgent.append(rec)
+            reasons[rec.id] = reason
         else:
-            normal.append(rec)
+            ready.append((send_priority(rec, agreement), rec))
+    groups: dict[tuple[SendPriority, str, bool], list[MeteringRecord]] = defaultdict(list)
+    for priority, rec in sorted(ready, key=lambda pr: (pr[0], pr[1].hour, pr[1].agreement_id, pr[1].dimension)):
+        groups[(priority, rec.product_code, rec.license_arn is None)].append(rec)
     batches: list[list[MeteringRecord]] = []
-    for group in (urgent, normal):
-        by_product: dict[str, list[MeteringRecord]] = defaultdict(list)
-        for rec in sorted(group, key=lambda r: (r.hour, r.agreement_id, r.dimension)):
-            by_product[rec.product_code].append(rec)
-        for product_code in sorted(by_product):
-            recs = by_product[product_code]
-            batches.extend(recs[i : i + MAX_BATCH] for i in range(0, len(recs), MAX_BATCH))
-    return MeteringPlan(batches=batches, expired=expired)
+    for key in sorted(groups):
+        recs = groups[key]
+        batches.extend(recs[i : i + MAX_BATCH] for i in range(0, len(recs), MAX_BATCH))
+    return MeteringPlan(batches=batches, expired=expired, reasons=reasons)
+
+
+def hourly_capacity(requests_per_second: float) -> int:
+    """Records BatchMeterUsage takes in an hour at the seller's quota: 10 requests/s x 25 records = 900,000."""
+    return int(requests_per_second * MAX_BATCH * 3600)

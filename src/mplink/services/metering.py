@@ -9,9 +9,11 @@ from datetime import datetime
 
 from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound
-from mplink.domain.usage import MeteringRecord, RecordStatus, UsageEvent, plan_metering, records_for_hour, route_usage
-from mplink.services.ports import MarketplaceUnavailable, MeterOutcome, MeterStatus, SellerMarketplace
+from mplink.domain.usage import UsageEvent, records_for_hour, route_usage
+from mplink.services.metering_send import send_metering
 from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["UsageReceipt", "ingest_usage", "meter_hour", "send_metering"]
 
 MAX_EVENTS = 1000
 
@@ -93,45 +95,3 @@ def meter_hour(uow_factory: UnitOfWorkFactory, hour: datetime) -> int:
                     written += 1
         uow.commit()
         return written
-
-
-def send_metering(uow_factory: UnitOfWorkFactory, marketplace: SellerMarketplace) -> dict[str, int]:
-    """Send pending records in batches of 25 per product, ended agreements first; keep late ones as expired."""
-    counts = {"sent": 0, "duplicate": 0, "rejected": 0, "expired": 0, "unprocessed": 0}
-    with uow_factory() as uow:
-        pending = uow.metering.pending_records()
-        agreements = uow.metering.agreements_by_id()
-        plan = plan_metering(now_utc(), pending, agreements)
-        for rec in plan.expired:
-            rec.status = RecordStatus.EXPIRED
-            rec.detail = "too late for AWS Marketplace (final window or 24-hour look-back passed)"
-            counts["expired"] += 1
-        uow.commit()
-    for batch in plan.batches:
-        try:
-            outcomes = marketplace.meter(batch[0].product_code, batch)
-        except MarketplaceUnavailable:
-            continue  # throttled or down: the records stay pending for the next round
-        with uow_factory() as uow:
-            for outcome in outcomes:
-                stored = uow.metering.record(outcome.record_id)
-                if stored is None:
-                    continue
-                key = _settle(stored, outcome)
-                counts[key] += 1
-            uow.commit()
-    return counts
-
-
-def _settle(record: MeteringRecord, outcome: MeterOutcome) -> str:
-    """Give a sent record its end: billed (Success, DuplicateRecord), refused, or still pending (unprocessed)."""
-    if outcome.status is MeterStatus.UNPROCESSED:
-        return "unprocessed"  # UnprocessedRecords: sent again next round
-    if outcome.status is MeterStatus.SUCCESS:
-        record.status, record.detail = RecordStatus.SENT, outcome.metering_record_id
-        return "sent"
-    if outcome.status is MeterStatus.DUPLICATE:
-        record.status, record.detail = RecordStatus.DUPLICATE, outcome.metering_record_id
-        return "duplicate"
-    record.status, record.detail = RecordStatus.REJECTED, outcome.status.value
-    return "rejected"

@@ -19,7 +19,7 @@ from mplink.domain.catalog import Catalog
 from mplink.domain.errors import DomainError
 from mplink.domain.ledger import Ledger
 from mplink.domain.tenant import Tenant, User
-from mplink.domain.usage import MeteringRecord
+from mplink.domain.usage import MeteringRecord, RecordStatus
 
 
 # -- errors the services catch and the entry points map to answers ---------------------------------------------------
@@ -76,6 +76,9 @@ class MeterStatus(StrEnum):
     NOT_SUBSCRIBED = "CustomerNotSubscribed"
     #: AWS did not process it this time (UnprocessedRecords): send it again
     UNPROCESSED = "Unprocessed"
+    #: AWS refused the record itself (a whole-batch error such as InvalidLicenseException, isolated to it by
+    #: splitting the batch); it goes to operators with the error
+    REFUSED = "Refused"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,20 @@ class MeterOutcome:
     status: MeterStatus
     #: AWS's MeteringRecordId for Success and DuplicateRecord
     metering_record_id: str | None = None
+    #: AWS's error code and message for a refused record
+    detail: str | None = None
+
+
+class Pacer(Protocol):
+    """Paces calls at a quota shared by every worker (BatchMeterUsage: the seller's requests per second)."""
+
+    def acquire(self) -> None:
+        """Wait until one more call fits in the quota, and count it."""
+        ...
+
+    def throttled(self) -> None:
+        """AWS answered ThrottlingException: hold every sharer back before its next call."""
+        ...
 
 
 class SellerMarketplace(Protocol):
@@ -97,7 +114,8 @@ class SellerMarketplace(Protocol):
 
     def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
         """Send one batch (at most 25 records of one product); one outcome per record, matched by customer,
-        dimension and hour. Raises MarketplaceUnavailable when the whole batch was not taken."""
+        dimension and hour. A record AWS refuses as a whole-batch error comes back REFUSED (the batch is split
+        to find it). Raises MarketplaceUnavailable when the batch could not be sent (throttled or down)."""
         ...
 
 
@@ -237,6 +255,38 @@ class MeteringRepository(Protocol):
     def agreements_by_id(self) -> dict[str, Agreement]: ...
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What becomes of a claimed record: an end (sent, duplicate, rejected, expired), or PENDING again with
+    the time before which no worker takes it again."""
+
+    record_id: str
+    status: RecordStatus
+    detail: str | None = None
+
+
+class SendQueueRepository(Protocol):
+    """Pending metering records as a queue that several workers take batches from (claims with leases)."""
+
+    def prioritize(self, now: datetime) -> None:
+        """Give new pending records their send priority, and ended agreements' records the final-window one."""
+        ...
+
+    def expire_before(self, cutoff: datetime, reason: str) -> int:
+        """Keep every pending record older than ``cutoff`` as expired (AWS would refuse it); how many."""
+        ...
+
+    def claim(self, worker_id: str, now: datetime, lease_until: datetime, limit: int) -> list[MeteringRecord]:
+        """Lease up to ``limit`` pending records nobody holds, in send order (priority, then oldest hour)."""
+        ...
+
+    def agreements(self, agreement_ids: Iterable[str]) -> dict[str, Agreement]: ...
+
+    def settle(self, worker_id: str, settlements: Sequence[Settlement], retry_at: datetime) -> None:
+        """Record a batch's ends in one statement; PENDING ones are released, claimable again from ``retry_at``."""
+        ...
+
+
 # -- the unit of work ------------------------------------------------------------------------------------------------
 class UnitOfWork(Protocol):
     """One transaction per use case: ``with uow:`` opens it, ``commit()`` keeps it, leaving rolls back.
@@ -264,6 +314,9 @@ class UnitOfWork(Protocol):
 
     @property
     def metering(self) -> MeteringRepository: ...
+
+    @property
+    def send_queue(self) -> SendQueueRepository: ...
 
     def __enter__(self) -> Self: ...
 

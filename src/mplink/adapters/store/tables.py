@@ -11,10 +11,12 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -285,7 +287,30 @@ metering_records = Table(
     Column("quantity", BigInteger, nullable=False),
     Column("status", _enum(RecordStatus, "record_status"), nullable=False, index=True),
     Column("detail", Text),
+    # the send order (domain.usage.SendPriority); NULL until the sender first sees the record
+    Column("send_priority", SmallInteger),
+    # a worker's claim on a pending record: nobody else sends it before claimed_until
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime()),
     UniqueConstraint("agreement_id", "dimension", "hour", name="uq_metering_records_hour"),
+    # the send queue: pending records in send order, without the sent history
+    Index(
+        "ix_metering_records_send_queue",
+        "send_priority",
+        "hour",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+# token buckets shared by every worker on the database (domain.pacing): BatchMeterUsage's quota
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    # seconds since the epoch when ``tokens`` was counted
+    Column("counted_at", Float, nullable=False),
 )
 
 api_keys = Table(

@@ -26,6 +26,7 @@ from mplink.adapters.store.repositories import (
     MeteringRepository,
     TenantRepository,
 )
+from mplink.adapters.store.send_queue import SendQueueRepository
 from mplink.services.ports import ConcurrentUpdate
 
 #: PostgreSQL SQLSTATEs of a lost race: serialization failure, deadlock, lock not available
@@ -51,6 +52,7 @@ class SqlUnitOfWork:
     access: AccessRepository
     entitlements: EntitlementRepository
     metering: MeteringRepository
+    send_queue: SendQueueRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -79,6 +81,7 @@ class SqlUnitOfWork:
         self.access = AccessRepository(self.session)
         self.entitlements = EntitlementRepository(self.session)
         self.metering = MeteringRepository(self.session)
+        self.send_queue = SendQueueRepository(self.session)
         return self
 
     def _begin_snapshot(self) -> None:
