@@ -15,6 +15,7 @@ DEFAULT_RATE = 10.0
 DEFAULT_BURST = 1.0
 #: after a ThrottlingException the bucket owes this many calls' worth of time
 THROTTLE_PENALTY = 1.0
+_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def refill(bucket: Bucket, now: float, rate: float, burst: float = DEFAULT_BURST
 def take(bucket: Bucket, now: float, rate: float, burst: float = DEFAULT_BURST) -> tuple[Bucket, float]:
     """Take one token: the new bucket and 0.0, or the bucket unchanged and the seconds to wait for a token."""
     full = refill(bucket, now, rate, burst)
-    if full.tokens >= 1.0:
+    if full.tokens >= 1.0 - _EPSILON:  # a wait computed here must end in a token, whatever the float rounding
         return Bucket(full.tokens - 1.0, full.at), 0.0
     return bucket, (1.0 - full.tokens) / rate
 

@@ -66,7 +66,7 @@ class SqlTokenBucket:
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(rb)
-                .where(rb.c.name == self.name, available >= 1.0)
+                .where(rb.c.name == self.name, available >= 1.0 - 1e-9)
                 .values(tokens=available - 1.0, counted_at=case((rb.c.counted_at < now, now), else_=rb.c.counted_at))
             )
             return bool(taken.rowcount)
