@@ -28,6 +28,7 @@ from mplink.sandbox.marketplace import Marketplace
 
 PUBLIC_OFFER = "offer-public-tm4saas"
 SELLER = "999999999999"
+LICENSE_PREFIX = f"arn:aws:license-manager::{SELLER}:license:l-"
 MPLINK = [str(Path(sys.executable).with_name("mplink"))]
 
 #: (LicenseArn, dimension, hour as ISO text) -> quantity: one record as the sandbox's GET /_sandbox/metering shows it
@@ -248,3 +249,16 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def seller_only_buyers(count: int) -> list[Buyer]:
+    """Buyers known only to the seller's database (benches that never call the sandbox)."""
+    return [
+        Buyer(
+            f"tenant-{i:06d}",
+            f"agmt-{i:06d}",
+            f"{100000000000 + i:012d}",
+            f"arn:aws:license-manager::{SELLER}:license:l-{i}",
+        )
+        for i in range(count)
+    ]
