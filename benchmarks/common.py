@@ -15,7 +15,7 @@ BASELINE: dict[str, float] = json.loads((Path(__file__).parent / "baseline.json"
 def emit(name: str, value: float, unit: str, baseline: float | None = None) -> None:
     """One line ``{"bench", "value", "unit", "baseline", "ratio"}``; ``baseline`` is measured in the same run when
     given, else the figure recorded in baseline.json (a target or the reference machine's value)."""
-    base = baseline if baseline is not None else BASELINE.get(name)
+    base = round(baseline, 1) if baseline is not None else BASELINE.get(name)
     ratio = round(value / base, 3) if base else None
     shown = round(value, 3) if abs(value) < 10 else round(value, 1)
     print(
