@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := 2> >(grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2)
 
-.PHONY: all demo test test-fast lint bench system-deps clean
+.PHONY: all demo test test-fast test-reliability lint bench system-deps clean
 
 all: test
 
@@ -33,6 +33,10 @@ test: $(STAMP) system-deps lint
 # the unit tier: the domain and the services on in-memory fakes, no I/O and no servers
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
+
+# the long chaos run: workers killed with SIGKILL while AWS throttles and fails (make test runs its short version)
+test-reliability: $(STAMP)
+	MPLINK_CHAOS=long MPLINK_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -v -s -p no:xdist tests/reliability
 
 bench: $(STAMP) system-deps
 	@$(BIN)/python -m benchmarks
