@@ -7,15 +7,20 @@ UTC on the first day of the next month"."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from mplink.adapters.aws import SellerMarketplace
+from mplink.adapters.store.uow import Store
+from mplink.domain.agreement import Agreement
 from mplink.domain.clock import HOUR, hour_of
-from mplink.domain.usage import HourRefusal
-from mplink.services.metering import metering_status
+from mplink.domain.usage import HourRefusal, MeteringRecord, active_during
+from mplink.services.metering import meter_hour, metering_status
 from mplink.services.ports import UsageIssue
 from mplink.worker import Worker
 from tests.support.buyer import subscribe
@@ -127,3 +132,31 @@ def test_late_usage_is_billed_in_the_next_hour_and_shown_to_operators(world: Wor
     assert (billed[(first.isoformat(), DIMENSION)], billed[((first + HOUR).isoformat(), DIMENSION)]) == (2, 5)
     issues = metering_status(world.seller.store.uow()).usage_issues
     assert issues == [UsageIssue(world.seller.tenant_id, "late_billed", 1, 5)]
+
+
+def test_the_bulk_sql_writes_records_for_exactly_the_agreements_the_domain_says_ran(store: Store) -> None:
+    """adapters.store.metering_hours states domain.usage.active_during in SQL: both pick the same agreements
+    over a grid of start, end and deprovisioning times around the hour, each with a record per dimension."""
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    begins = [None, hour - HOUR, hour + timedelta(minutes=30), hour + HOUR]
+    ends = [None, hour - timedelta(minutes=1), hour, hour + timedelta(minutes=20)]
+    deprovisions = [None, hour, hour + timedelta(minutes=40)]
+    grid = [
+        Agreement(
+            f"agmt-{i}",
+            product_code=PRODUCT_CODE,
+            aws_account_id=SRC,
+            license_arn=f"arn:aws:license-manager::294406891311:license:l-{i}",
+            accepted_at=begin,
+            ended_at=end,
+            deprovisioned_at=gone,
+        )
+        for i, (begin, end, gone) in enumerate(itertools.product(begins, ends, deprovisions))
+    ]
+    with store.uow() as uow:
+        uow.session.add_all(grid)
+        uow.commit()
+    assert meter_hour(store.uow, hour) == DIMENSIONS * sum(active_during(a, hour) for a in grid)
+    with store.uow() as uow:
+        written = Counter(r.agreement_id for r in uow.session.scalars(select(MeteringRecord)))
+    assert written == {a.agreement_id: DIMENSIONS for a in grid if active_during(a, hour)}
