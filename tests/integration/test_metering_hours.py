@@ -20,8 +20,9 @@ from mplink.adapters.store.uow import Store
 from mplink.domain.agreement import Agreement
 from mplink.domain.clock import HOUR, hour_of
 from mplink.domain.usage import HourRefusal, MeteringRecord, active_during
-from mplink.services.metering import meter_hour, metering_status
+from mplink.services.metering import catch_up, meter_hour, metering_status
 from mplink.services.ports import UsageIssue
+from mplink.services.tenants import create_tenant
 from mplink.worker import Worker
 from tests.support.buyer import subscribe
 from tests.support.journey import link, token_for, usage
@@ -160,3 +161,59 @@ def test_the_bulk_sql_writes_records_for_exactly_the_agreements_the_domain_says_
     with store.uow() as uow:
         written = Counter(r.agreement_id for r in uow.session.scalars(select(MeteringRecord)))
     assert written == {a.agreement_id: DIMENSIONS for a in grid if active_during(a, hour)}
+
+
+def _store_with_usage(store: Store, rows: list[tuple[str, datetime, int]]) -> str:
+    """One tenant paying through agmt-1 (accepted long before), and its usage as stored by the intake."""
+    tenant = create_tenant(store.uow(), "Example", "admin@example.com", "correct horse battery")
+    with store.uow() as uow:
+        uow.session.add(
+            Agreement(
+                "agmt-1", product_code=PRODUCT_CODE, aws_account_id=SRC, accepted_at=datetime(2026, 1, 1, tzinfo=UTC)
+            )
+        )
+        uow.commit()
+    add_usage(store, tenant, rows)
+    return tenant
+
+
+def add_usage(store: Store, tenant: str, rows: list[tuple[str, datetime, int]]) -> None:
+    with store.uow() as uow:
+        uow.metering.add_usage(
+            [
+                {"tenant_id": tenant, "idempotency_key": key, "dimension": DIMENSION, "quantity": qty,
+                 "occurred_at": at, "hour": hour_of(at), "agreement_id": "agmt-1", "received_at": at}
+                for key, at, qty in rows
+            ]
+        )  # fmt: skip
+        uow.commit()
+
+
+def test_late_usage_of_an_agreement_that_ended_is_kept_unbilled_with_the_reason(store: Store) -> None:
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    tenant = _store_with_usage(store, [("on-time", hour + timedelta(minutes=5), 2)])
+    catch_up(store.uow, now=hour + HOUR + timedelta(minutes=6))
+    add_usage(store, tenant, [("late", hour + timedelta(minutes=10), 5)])
+    with store.uow() as uow:
+        agreement = uow.session.get(Agreement, "agmt-1")
+        assert agreement is not None
+        agreement.ended_at = hour + timedelta(minutes=30)
+        uow.commit()
+    catch_up(store.uow, now=hour + 2 * HOUR + timedelta(minutes=6))
+    status = metering_status(store.uow())
+    assert status.usage_issues == [UsageIssue(tenant, "agreement_ended", 1, 5)]
+    assert status.metered_through == hour + HOUR
+
+
+def test_an_hour_too_old_for_aws_is_reported_with_its_usage(store: Store) -> None:
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    tenant = _store_with_usage(store, [("k1", hour + timedelta(minutes=5), 4), ("k2", hour + HOUR, 1)])
+    catch_up(store.uow, now=hour + timedelta(minutes=6))  # metered through the hour before
+    result = catch_up(store.uow, now=hour + 24 * HOUR + timedelta(minutes=30))
+    assert [(m.hour, m.reason, m.usage_events, m.quantity) for m in result.missed] == [
+        (hour, HourRefusal.TOO_OLD.value, 1, 4)
+    ]
+    status = metering_status(store.uow())
+    assert [m.hour for m in status.missed_hours] == [hour]
+    assert status.usage_issues == [UsageIssue(tenant, "hour_missed", 1, 4)]
+    assert status.pending.usage == 1  # the next hour, still taken, went into a record
