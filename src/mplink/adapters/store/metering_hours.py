@@ -86,6 +86,44 @@ def _record_exists(agreement_id: Any, dimension: Any, hour: datetime) -> ColumnE
     return exists().where(mr.agreement_id == agreement_id, mr.dimension == dimension, mr.hour == _at(hour))
 
 
+_RECORD_COLUMNS = [
+    "id",
+    "agreement_id",
+    "product_code",
+    "aws_account_id",
+    "license_arn",
+    "customer_identifier",
+    "dimension",
+    "hour",
+    "quantity",
+    "status",
+]
+
+
+def _record_columns(dimension: Any, quantity: Any, hour: datetime) -> list[Any]:
+    return [
+        new_record_id(),
+        ag.agreement_id,
+        ag.product_code,
+        ag.aws_account_id,
+        ag.license_arn,
+        ag.customer_identifier,
+        dimension,
+        _at(hour),
+        quantity,
+        literal(RecordStatus.PENDING.value),
+    ]
+
+
+def _insert_records(session: Session, rows: Any) -> int:
+    done = session.connection().execute(
+        insert(t.metering_records)
+        .from_select(_RECORD_COLUMNS, rows)
+        .execution_options(preserve_rowcount=True)  # psycopg reports -1 for INSERT ... SELECT otherwise
+    )
+    return int(done.rowcount or 0)
+
+
 def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | None = None) -> int:
     """See ports.MeteringRepository.write_hour: three statements, whatever the hour's size."""
     mine = ag.agreement_id.in_(list(agreement_ids)) if agreement_ids is not None else true()
@@ -108,51 +146,28 @@ def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | 
         .values(metered_hour=_at(hour), late=ue.hour < _at(hour))
         .execution_options(synchronize_session=False)
     )
-    # 2. a record per running agreement and dimension, its usage summed or zero (R7)
+    # 2. a record per running agreement and dimension (R7): first the sums of its usage, then zeros for the
+    # rest. Each is joined to the other tables by their keys only, so the plan stays an index probe per row
+    # even before the database has statistics about a freshly loaded hour.
     totals = (
         select(ue.agreement_id, ue.dimension, func.sum(ue.quantity).label("total"))
         .where(ue.metered_hour == _at(hour))
         .group_by(ue.agreement_id, ue.dimension)
         .subquery()
     )
+    used = (
+        select(*_record_columns(totals.c.dimension, totals.c.total, hour))
+        .select_from(totals.join(t.agreements, ag.agreement_id == totals.c.agreement_id))
+        .where(~_record_exists(totals.c.agreement_id, totals.c.dimension, hour))
+    )
     dim = t.dimensions.c
-    rows = (
-        select(
-            new_record_id(),
-            ag.agreement_id,
-            ag.product_code,
-            ag.aws_account_id,
-            ag.license_arn,
-            ag.customer_identifier,
-            dim.key,
-            _at(hour),
-            func.coalesce(totals.c.total, 0),
-            literal(RecordStatus.PENDING.value),
-        )
+    unused = (
+        select(*_record_columns(dim.key, literal(0), hour))
         .select_from(t.agreements.join(t.products, t.products.c.product_code == ag.product_code))
         .join(t.dimensions, dim.product_id == t.products.c.product_id)
-        .outerjoin(totals, and_(totals.c.agreement_id == ag.agreement_id, totals.c.dimension == dim.key))
         .where(running_in(hour), mine, ~_record_exists(ag.agreement_id, dim.key, hour))
     )
-    written = session.connection().execute(
-        insert(t.metering_records)
-        .from_select(
-            [
-                "id",
-                "agreement_id",
-                "product_code",
-                "aws_account_id",
-                "license_arn",
-                "customer_identifier",
-                "dimension",
-                "hour",
-                "quantity",
-                "status",
-            ],
-            rows,
-        )
-        .execution_options(preserve_rowcount=True)  # psycopg reports -1 for INSERT ... SELECT otherwise
-    )
+    written = _insert_records(session, used) + _insert_records(session, unused)
     # 3. earlier usage that could go into no record: kept as unbilled, with the reason
     ended = (
         select(1)
@@ -174,7 +189,7 @@ def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | 
         )
         .execution_options(synchronize_session=False)
     )
-    return int(written.rowcount or 0)
+    return written
 
 
 def miss_hour(session: Session, hour: datetime, reason: str, at: datetime) -> MissedHour:
