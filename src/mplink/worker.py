@@ -8,17 +8,16 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
 
 from mplink.aws_session import new_session
-from mplink.domain.clock import HOUR, hour_of, now_utc
 from mplink.domain.errors import InvalidEvent
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event, replay_failed
-from mplink.services.metering import meter_hour, send_metering
+from mplink.services.metering import catch_up, send_metering
 from mplink.services.metering_send import worker_name
 from mplink.services.ports import SellerMarketplace, UnitOfWorkFactory
 from mplink.services.subscriptions import refresh_entitlements
@@ -36,10 +35,6 @@ def sqs_client(queue_url: str) -> Any:
     return new_session().client("sqs", region_name="us-east-1", endpoint_url=f"{parts.scheme}://{parts.netloc}")
 
 
-#: usage may still arrive this long after an hour ends before the hour is metered
-METERING_GRACE = timedelta(minutes=5)
-
-
 @dataclass
 class Worker:
     uow_factory: UnitOfWorkFactory
@@ -49,7 +44,6 @@ class Worker:
     meter: bool = True
     _sqs: Any = None
     _last_replay: float = 0.0
-    _metered_until: datetime | None = None
     stats: dict[str, int] = field(default_factory=dict)
     #: who holds this worker's claims on pending metering records
     worker_id: str = field(default_factory=worker_name)
@@ -95,21 +89,21 @@ class Worker:
         return len(receipts)
 
     def metering_round(self, now: datetime | None = None) -> dict[str, int]:
-        """Meter every finished hour not metered yet (from the last 24), then send what is pending."""
-        now = now or now_utc()
-        last_done = hour_of(now - METERING_GRACE) - HOUR
-        start = self._metered_until or (last_done - timedelta(hours=2))
-        written = 0
-        hour = start + HOUR if self._metered_until else start
-        while hour <= last_done:
-            written += meter_hour(self.uow_factory, hour)
-            hour += HOUR
-        self._metered_until = max(last_done, self._metered_until or last_done)
+        """Meter every finished hour not metered yet (the point is kept in the database, so a restart or an
+        outage loses no hour AWS still takes; one it no longer takes is reported), then send what is pending."""
+        hours = catch_up(self.uow_factory, now)
         sent = send_metering(self.uow_factory, self.marketplace, stop=self.stopping.is_set, worker_id=self.worker_id)
-        self._count("records_written", written)
+        self._count("records_written", hours.written)
+        self._count("hours_metered", hours.hours_metered)
+        self._count("hours_missed", len(hours.missed))
         for k, v in sent.items():
             self._count(f"records_{k}", v)
-        return {"written": written, **sent}
+        return {
+            "written": hours.written,
+            "hours_metered": hours.hours_metered,
+            "hours_missed": len(hours.missed),
+            **sent,
+        }
 
     def run_once(self) -> dict[str, int]:
         self.poll_queue(wait_seconds=1 if self.queue_url else 0)

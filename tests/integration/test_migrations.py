@@ -10,6 +10,7 @@ from mplink.adapters.store import tables as t
 from mplink.adapters.store.engine import make_engine
 from mplink.adapters.store.migrate import current_revision, head_revision, upgrade
 from mplink.domain.billing import ChangeState
+from mplink.domain.clock import HOUR
 from tests.support.schema import schema_differences
 
 
@@ -75,5 +76,48 @@ def test_0004_renames_completed_changes_to_done(database_url: str) -> None:
         assert (rows["c1"].state, rows["c1"].history) == (ChangeState.DONE, [history[0], {**history[1], "to": "done"}])
         assert (rows["c2"].state, rows["c2"].history) == (ChangeState.STARTED, [])
         assert {r.destination_account_id for r in rows.values()} == {None}
+    finally:
+        engine.dispose()
+
+
+def test_0005_keeps_the_point_the_worker_had_reached_and_the_usage_already_billed(database_url: str) -> None:
+    """Before 0005 the worker kept its metered-through point in memory: the last hour with records is where
+    it had got to, and usage already in a record is billed in its own hour; the rest is left to meter."""
+    upgrade(database_url, "0004")
+    engine = make_engine(database_url)
+    hour = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(t.tenants).values(id="t1", name="T", created_at=hour))
+            conn.execute(
+                insert(t.agreements).values(
+                    agreement_id="a1",
+                    free_trial=False,
+                    marketplace_status="ACTIVE",
+                    entitlements_stale=False,
+                    stamps={},
+                )
+            )
+            for key, at in (("billed", hour), ("not-yet", hour + HOUR)):
+                conn.execute(
+                    insert(t.usage_events).values(
+                        tenant_id="t1", idempotency_key=key, dimension="d", quantity=1, occurred_at=at, hour=at,
+                        agreement_id="a1", received_at=at,
+                    )
+                )  # fmt: skip
+            conn.execute(
+                insert(t.metering_records).values(
+                    id="r1", agreement_id="a1", product_code="p", aws_account_id="111111111111", dimension="d",
+                    hour=hour, quantity=1, status="sent",
+                )
+            )  # fmt: skip
+        upgrade(database_url)
+        with engine.connect() as conn:
+            ue = t.usage_events.c
+            rows = {
+                r.idempotency_key: r.metered_hour for r in conn.execute(select(ue.idempotency_key, ue.metered_hour))
+            }
+            through = conn.execute(select(t.metering_state.c.metered_through)).scalar_one()
+        assert rows == {"billed": hour, "not-yet": None} and through == hour
     finally:
         engine.dispose()

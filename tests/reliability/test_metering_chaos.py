@@ -26,7 +26,7 @@ from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
 from mplink.domain.clock import HOUR, hour_of
 from mplink.services.catalog import load_catalog as store_catalog
-from mplink.worker import METERING_GRACE
+from mplink.services.metering import METERING_GRACE
 from tests.support.metering_load import (
     Buyer,
     compare,

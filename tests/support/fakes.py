@@ -5,6 +5,7 @@ milliseconds, with no database and no server."""
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,15 @@ from mplink.domain.billing import AccountChange, BillingLink
 from mplink.domain.catalog import Catalog
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
-from mplink.domain.usage import MeteringRecord, RecordStatus, SendPriority, send_priority
+from mplink.domain.usage import (
+    MeteringRecord,
+    RecordStatus,
+    SendPriority,
+    UnbilledReason,
+    active_during,
+    records_for_hour,
+    send_priority,
+)
 from mplink.services.ports import (
     AgreementFacts,
     ApiKeyRow,
@@ -26,9 +35,12 @@ from mplink.services.ports import (
     MarketplaceUnavailable,
     MeterOutcome,
     MeterStatus,
+    MissedHour,
+    PendingLoad,
     RedeemedToken,
     RegistrationTokenRejected,
     Settlement,
+    UsageIssue,
 )
 
 T = TypeVar("T")
@@ -73,6 +85,8 @@ class Data:
     #: the send queue's columns of a record: its send priority and its claim (who, until when)
     priorities: dict[str, int] = field(default_factory=dict)
     claims: dict[str, tuple[str | None, datetime | None]] = field(default_factory=dict)
+    metered_through: datetime | None = None
+    missed_hours: dict[datetime, MissedHour] = field(default_factory=dict)
 
     def copy(self) -> Data:
         return Data(**{f.name: clone(getattr(self, f.name)) for f in dataclasses.fields(self)})
@@ -272,6 +286,116 @@ class FakeMetering:
 
     def add_record(self, record: MeteringRecord) -> None:
         self.data.records[record.id] = record
+
+    # -- hour bookkeeping: the SQL store's bulk statements, as plain Python over the domain's rules --
+    def metered_through(self, *, lock: bool = False) -> datetime | None:
+        return self.data.metered_through
+
+    def set_metered_through(self, hour: datetime, at: datetime) -> None:
+        if self.data.metered_through is None or self.data.metered_through < hour:
+            self.data.metered_through = hour
+
+    @staticmethod
+    def _unbilled(row: dict[str, object]) -> bool:
+        return (
+            row.get("metered_hour") is None and row.get("unbilled_reason") is None and row["agreement_id"] is not None
+        )
+
+    def oldest_unmetered_usage_hour(self) -> datetime | None:
+        hours = [r["hour"] for r in self.data.usage if self._unbilled(r)]
+        return min(hours) if hours else None  # type: ignore[type-var]
+
+    def write_hour(self, hour: datetime, agreement_ids: Sequence[str] | None = None) -> int:
+        catalog = self.data.catalog
+        dims = {p.product_code: sorted(p.dimension_keys()) for p in (catalog.products if catalog else [])}
+        named = set(agreement_ids) if agreement_ids is not None else None
+        running = {
+            a.agreement_id: a
+            for a in self.data.agreements.values()
+            if (named is None or a.agreement_id in named) and a.product_code in dims and active_during(a, hour)
+        }
+        have = self.recorded_in_hour(hour)
+        for r in self.data.usage:
+            agreement = running.get(str(r["agreement_id"]))
+            if (
+                self._unbilled(r)
+                and r["hour"] <= hour  # type: ignore[operator]
+                and agreement is not None
+                and r["dimension"] in dims[str(agreement.product_code)]
+                and (agreement.agreement_id, r["dimension"]) not in have
+            ):
+                r["metered_hour"], r["late"] = hour, r["hour"] < hour  # type: ignore[operator]
+        totals: dict[tuple[str, str, datetime], int] = {}
+        for r in self.data.usage:
+            if r.get("metered_hour") == hour:
+                key = (str(r["agreement_id"]), str(r["dimension"]), hour)
+                totals[key] = totals.get(key, 0) + int(r["quantity"])  # type: ignore[call-overload]
+        written = 0
+        for code, product_dims in dims.items():
+            mine = [a for a in running.values() if a.product_code == code]
+            for rec in records_for_hour(hour, mine, product_dims, totals, lambda: str(uuid.uuid4())):
+                if (rec.agreement_id, rec.dimension) not in have:
+                    self.add_record(rec)
+                    written += 1
+        for r in self.data.usage:
+            if self._unbilled(r) and r["hour"] < hour and (named is None or r["agreement_id"] in named):  # type: ignore[operator]
+                agreement = self.data.agreements[str(r["agreement_id"])]
+                ended = agreement.ended_since() is not None
+                r["unbilled_reason"] = (UnbilledReason.AGREEMENT_ENDED if ended else UnbilledReason.NOT_METERED).value
+                r["late"] = True
+        return written
+
+    def miss_hour(self, hour: datetime, reason: str, at: datetime) -> MissedHour:
+        rows = [r for r in self.data.usage if self._unbilled(r) and r["hour"] == hour]
+        for r in rows:
+            r["unbilled_reason"] = UnbilledReason.HOUR_MISSED.value
+        quantity = sum(int(r["quantity"]) for r in rows)  # type: ignore[call-overload]
+        missed = MissedHour(hour, reason, len(rows), quantity, at)
+        self.data.missed_hours.setdefault(hour, missed)
+        return missed
+
+    def agreements_in_final_window(self, now: datetime) -> list[Agreement]:
+        return [
+            a
+            for a in self.data.agreements.values()
+            if a.aws_account_id is not None
+            and a.ended_at is not None
+            and (d := a.final_metering_deadline()) is not None
+            and d > now
+        ]
+
+    def missed_hours(self, limit: int = 100) -> list[MissedHour]:
+        return sorted(self.data.missed_hours.values(), key=lambda m: m.hour, reverse=True)[:limit]
+
+    def usage_issues(self) -> list[UsageIssue]:
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for r in self.data.usage:
+            reason = r.get("unbilled_reason") or (
+                UnbilledReason.NO_AGREEMENT.value
+                if r["agreement_id"] is None
+                else "late_billed"
+                if r.get("late")
+                else None
+            )
+            if reason is not None:
+                key = (str(r["tenant_id"]), str(reason))
+                n, q = out.get(key, (0, 0))
+                out[key] = (n + 1, q + int(r["quantity"]))  # type: ignore[call-overload]
+        return [UsageIssue(t, reason, n, q) for (t, reason), (n, q) in sorted(out.items())]
+
+    def pending_load(self) -> PendingLoad:
+        final = usage = zeros = 0
+        for rec in self.data.records.values():
+            if rec.status is not RecordStatus.PENDING:
+                continue
+            agreement = self.data.agreements.get(rec.agreement_id)
+            if agreement is not None and agreement.ended_since() is not None:
+                final += 1
+            elif rec.quantity > 0:
+                usage += 1
+            else:
+                zeros += 1
+        return PendingLoad(final, usage, zeros)
 
     def pending_records(self) -> list[MeteringRecord]:
         return [r for r in self.data.records.values() if r.status is RecordStatus.PENDING]

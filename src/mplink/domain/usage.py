@@ -16,6 +16,9 @@ from mplink.domain.ledger import Ledger
 
 #: AWS takes records at most this old (was 6 hours before 2026-07)
 METERING_LOOKBACK = timedelta(hours=24)
+#: BatchMeterUsage: "We accept usage records for the previous billing month until 06:00 UTC on the first day of
+#: the next month."
+MONTH_END_GRACE = timedelta(hours=6)
 #: BatchMeterUsage takes at most this many records, all of one product
 MAX_BATCH = 25
 MAX_QUANTITY = 2_147_483_647
@@ -211,3 +214,65 @@ def plan_metering(now: datetime, pending: Iterable[MeteringRecord], agreements: 
 def hourly_capacity(requests_per_second: float) -> int:
     """Records BatchMeterUsage takes in an hour at the seller's quota: 10 requests/s x 25 records = 900,000."""
     return int(requests_per_second * MAX_BATCH * 3600)
+
+
+# -- which hours AWS still takes, and what happens to usage that comes too late --------------------------------------
+class HourRefusal(StrEnum):
+    """Why AWS no longer takes records of an hour (their Timestamp is the hour's start)."""
+
+    #: "Usage records aren't accepted 24 hours or more after an event."
+    TOO_OLD = "older_than_24_hours"
+    #: the previous billing month's usage is taken only until 06:00 UTC on the 1st
+    MONTH_CLOSED = "previous_month_closed"
+
+
+def hour_refusal(hour: datetime, now: datetime) -> HourRefusal | None:
+    """Why BatchMeterUsage would refuse a record of ``hour`` sent at ``now``, or None while it takes it.
+
+    Sources: BatchMeterUsage's API reference (24-hour look-back) and its note on the month's end ("We accept
+    usage records for the previous billing month until 06:00 UTC on the first day of the next month")."""
+    hour, now = hour_of(hour), utc(now)
+    if hour <= now - METERING_LOOKBACK:
+        return HourRefusal.TOO_OLD
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if hour < month_start and now >= month_start + MONTH_END_GRACE:
+        return HourRefusal.MONTH_CLOSED
+    return None
+
+
+def hours_to_meter(metered_through: datetime | None, last_finished: datetime, now: datetime) -> list[datetime]:
+    """The finished hours not metered yet, oldest first: every hour after ``metered_through`` (those AWS no
+    longer takes included, so they are reported, not skipped); with nothing metered yet, the hours AWS
+    still takes."""
+    base = hour_of(utc(now) - METERING_LOOKBACK) if metered_through is None else hour_of(metered_through)
+    start = base + HOUR
+    out: list[datetime] = []
+    hour = start
+    while hour <= last_finished:
+        out.append(hour)
+        hour += HOUR
+    return out
+
+
+class UnbilledReason(StrEnum):
+    """Why stored usage is not in any record AWS will bill (reported per tenant, never dropped)."""
+
+    #: R5: no agreement paid for the tenant at the usage's instant
+    NO_AGREEMENT = "no_agreement"
+    #: it came after its hour was written, and the agreement linked then takes no more records (it ended)
+    AGREEMENT_ENDED = "agreement_ended"
+    #: its hour was metered too late for AWS (after an outage over 24 hours, or past the month-end rule)
+    HOUR_MISSED = "hour_missed"
+    #: its agreement does not meter that dimension (the catalog changed) or was not running in the hour
+    NOT_METERED = "not_metered"
+
+
+def late_usage_target(agreement: Agreement, usage_hour: datetime, hour: datetime) -> UnbilledReason | None:
+    """The late-usage policy: usage of ``usage_hour`` still unbilled when ``hour`` is written goes into the
+    agreement's record of ``hour`` (None) while the agreement runs in ``hour``; once it has ended, it is
+    kept as unbilled with the reason."""
+    if usage_hour > hour:
+        raise InvalidValue("usage of a later hour is not late")
+    if active_during(agreement, hour):
+        return None
+    return UnbilledReason.AGREEMENT_ENDED if agreement.ended_since() is not None else UnbilledReason.NOT_METERED

@@ -3,15 +3,30 @@ active agreement gets a record per dimension per hour (R7), ended agreements are
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from mplink.domain.clock import HOUR, hour_of, now_utc
+import structlog
+
+from mplink.domain.clock import HOUR, hour_of, now_utc, utc
 from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound
-from mplink.domain.usage import UsageEvent, records_for_hour, route_usage
+from mplink.domain.usage import (
+    METERING_LOOKBACK,
+    HourRefusal,
+    UsageEvent,
+    hour_refusal,
+    hours_to_meter,
+    route_usage,
+)
 from mplink.services.metering_send import send_metering
-from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from mplink.services.ports import (
+    MissedHour,
+    PendingLoad,
+    UsageIssue,
+)
+from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory, retry_on_conflict
+
+log = structlog.get_logger("mplink.metering")
 
 __all__ = ["UsageReceipt", "ingest_usage", "meter_hour", "send_metering"]
 
@@ -75,23 +90,135 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
         return UsageReceipt(accepted, duplicates, unbillable)
 
 
+#: usage may still arrive this long after an hour ends before the hour is metered
+METERING_GRACE = timedelta(minutes=5)
+#: BatchMeterUsage takes at most 25 records a call; at the default quota of 10 calls a second
+RECORDS_PER_CALL = 25
+DEFAULT_RATE = 10.0
+
+
+@retry_on_conflict
 def meter_hour(uow_factory: UnitOfWorkFactory, hour: datetime) -> int:
-    """Write the records of one finished hour (idempotent: records already written are kept)."""
+    """Write the records of one finished hour in one transaction and move the metered-through point to it.
+
+    Idempotent, and exact with several workers: the point is locked while the hour is written, and an hour
+    at or before it is not written again. Usage that came late is billed in this hour (see write_hour)."""
     hour = hour_of(hour)
     with uow_factory() as uow:
-        catalog = uow.catalog.get()
-        if catalog is None:
+        through = uow.metering.metered_through(lock=True)
+        if through is not None and hour <= through:
             return 0
-        totals = uow.metering.hourly_totals(hour)
-        agreements = uow.metering.metered_agreements()
-        have = uow.metering.recorded_in_hour(hour)
+        written = uow.metering.write_hour(hour)
+        uow.metering.set_metered_through(hour, now_utc())
+        uow.commit()
+    log.info("metering hour written", hour=hour.isoformat(), records=written)
+    return written
+
+
+@retry_on_conflict
+def report_missed_hour(uow_factory: UnitOfWorkFactory, hour: datetime, reason: HourRefusal) -> MissedHour | None:
+    """An hour AWS no longer takes: its usage is kept as unbilled, the hour and the reason are kept for
+    operators (``metering_status``), a warning is logged; the point moves past it. None if already done."""
+    hour = hour_of(hour)
+    with uow_factory() as uow:
+        through = uow.metering.metered_through(lock=True)
+        if through is not None and hour <= through:
+            return None
+        missed = uow.metering.miss_hour(hour, reason.value, now_utc())
+        uow.metering.set_metered_through(hour, now_utc())
+        uow.commit()
+    log.warning(
+        "metering hour missed: AWS no longer takes it",
+        hour=hour.isoformat(),
+        reason=reason.value,
+        usage_events=missed.usage_events,
+        quantity=missed.quantity,
+    )
+    return missed
+
+
+@retry_on_conflict
+def meter_final_hours(uow_factory: UnitOfWorkFactory, now: datetime) -> int:
+    """R6: an ended agreement's hours not metered yet are written as soon as it ends (after the grace), before
+    any other hour, so its final window does not close while a backlog is metered."""
+    with uow_factory() as uow:
+        through = uow.metering.metered_through(lock=True)
+        ending = [
+            a
+            for a in uow.metering.agreements_in_final_window(now)
+            if (end := a.ended_since()) is not None and end + METERING_GRACE <= now
+        ]
+        if not ending:
+            return 0
+        last = max(hour_of(end) for a in ending if (end := a.ended_since()) is not None)
         written = 0
-        for product in catalog.products:
-            dims = sorted(product.dimension_keys())
-            mine = [a for a in agreements if a.product_code == product.product_code]
-            for rec in records_for_hour(hour, mine, dims, totals, lambda: str(uuid.uuid4())):
-                if (rec.agreement_id, rec.dimension) not in have:
-                    uow.metering.add_record(rec)
-                    written += 1
+        for hour in hours_to_meter(through, last, now):
+            if hour_refusal(hour, now) is None:
+                written += uow.metering.write_hour(hour, [a.agreement_id for a in ending])
         uow.commit()
         return written
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    written: int
+    hours_metered: int
+    missed: list[MissedHour]
+
+
+def catch_up(uow_factory: UnitOfWorkFactory, now: datetime | None = None) -> CatchUp:
+    """Meter every finished hour not metered yet, oldest first, each in its own transaction (a crash loses
+    nothing): ended agreements' final hours first (R6); an hour AWS still takes is written; one it no longer
+    takes (over 24 hours old, or last month's after 06:00 UTC on the 1st) is reported, never dropped."""
+    now = utc(now or now_utc())
+    last_finished = hour_of(now - METERING_GRACE) - HOUR
+    written = meter_final_hours(uow_factory, now)
+    with uow_factory() as uow:
+        through = uow.metering.metered_through()
+        oldest_usage = uow.metering.oldest_unmetered_usage_hour() if through is None else None
+    if through is None and oldest_usage is not None:
+        # the first round ever: usage older than AWS's window is reported with its hour, not billed elsewhere
+        through = min(oldest_usage - HOUR, hour_of(now - METERING_LOOKBACK))
+    hours = 0
+    missed: list[MissedHour] = []
+    for hour in hours_to_meter(through, last_finished, now):
+        refusal = hour_refusal(hour, now)
+        if refusal is None:
+            written += meter_hour(uow_factory, hour)
+            hours += 1
+        elif (report := report_missed_hour(uow_factory, hour, refusal)) is not None:
+            missed.append(report)
+    return CatchUp(written=written, hours_metered=hours, missed=missed)
+
+
+@dataclass(frozen=True)
+class MeteringStatus:
+    """What operators see (``mplink metering status``, the API, /metrics)."""
+
+    metered_through: datetime | None
+    #: the most recent hours AWS no longer took, newest first
+    missed_hours: list[MissedHour]
+    #: late and unbilled usage per tenant and reason
+    usage_issues: list[UsageIssue]
+    pending: PendingLoad
+    #: records BatchMeterUsage takes in an hour at the quota (10 calls/s x 25 records x 3600 s = 900,000)
+    hourly_capacity: int
+    #: the order records are sent in when the pending load exceeds the capacity
+    send_order: tuple[str, ...] = ("final_window", "usage", "zeros")
+
+    @property
+    def pending_total(self) -> int:
+        return self.pending.final_window + self.pending.usage + self.pending.zeros
+
+
+def metering_status(uow: UnitOfWork, rate_per_second: float = DEFAULT_RATE) -> MeteringStatus:
+    """The metering point, missed hours, late and unbilled usage per tenant, and the pending load against the
+    hourly capacity at ``rate_per_second`` BatchMeterUsage calls (the seller's quota)."""
+    with uow.snapshot():
+        return MeteringStatus(
+            metered_through=uow.metering.metered_through(),
+            missed_hours=uow.metering.missed_hours(),
+            usage_issues=uow.metering.usage_issues(),
+            pending=uow.metering.pending_load(),
+            hourly_capacity=int(rate_per_second * RECORDS_PER_CALL * 3600),
+        )

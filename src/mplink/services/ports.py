@@ -157,6 +157,38 @@ class RedeemedToken:
     linked_tenant_id: str | None
 
 
+@dataclass(frozen=True)
+class MissedHour:
+    """An hour metered when AWS no longer took it: its usage is kept as unbilled, and operators see why."""
+
+    hour: datetime
+    #: domain.usage.HourRefusal value
+    reason: str
+    usage_events: int
+    quantity: int
+    reported_at: datetime
+
+
+@dataclass(frozen=True)
+class UsageIssue:
+    """A tenant's late or unbilled usage of one kind: "late_billed" (came late, billed in a later hour) or a
+    domain.usage.UnbilledReason value."""
+
+    tenant_id: str
+    reason: str
+    events: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PendingLoad:
+    """Records written and not sent yet, by the order they are sent in when the load exceeds the quota."""
+
+    final_window: int
+    usage: int
+    zeros: int
+
+
 # -- repositories ----------------------------------------------------------------------------------------------------
 class TenantRepository(Protocol):
     def add(self, tenant: Tenant) -> None: ...
@@ -247,6 +279,41 @@ class MeteringRepository(Protocol):
     def recorded_in_hour(self, hour: datetime) -> set[tuple[str, str]]: ...
 
     def add_record(self, record: MeteringRecord) -> None: ...
+
+    # -- hour bookkeeping (services.metering: meter_hour, catch_up) --
+    def metered_through(self, *, lock: bool = False) -> datetime | None:
+        """The last hour metered (every hour up to it is written or reported missed); ``lock`` holds the
+        point until the transaction ends, so one worker meters an hour at a time."""
+        ...
+
+    def set_metered_through(self, hour: datetime, at: datetime) -> None:
+        """Move the point forward to ``hour`` (never back)."""
+        ...
+
+    def oldest_unmetered_usage_hour(self) -> datetime | None: ...
+
+    def write_hour(self, hour: datetime, agreement_ids: Sequence[str] | None = None) -> int:
+        """Write ``hour``'s records in bulk, for every agreement (or those named) that ran in it and has none
+        there yet: one per dimension, its usage summed, zero when unused (R7). Usage of earlier hours still
+        unbilled goes into the same record (late usage) while its agreement runs in ``hour``; usage of
+        earlier hours that cannot go anywhere is marked unbilled with the reason. Returns the records written."""
+        ...
+
+    def miss_hour(self, hour: datetime, reason: str, at: datetime) -> MissedHour:
+        """Report ``hour`` as too late for AWS: its usage is marked unbilled with the reason."""
+        ...
+
+    def agreements_in_final_window(self, now: datetime) -> list[Agreement]:
+        """Ended agreements AWS still takes records for (R6)."""
+        ...
+
+    def missed_hours(self, limit: int = 100) -> list[MissedHour]: ...
+
+    def usage_issues(self) -> list[UsageIssue]:
+        """Late and unbilled usage per tenant and reason."""
+        ...
+
+    def pending_load(self) -> PendingLoad: ...
 
     def pending_records(self) -> list[MeteringRecord]: ...
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from mplink.adapters.store import metering_hours
 from mplink.adapters.store import tables as t
 from mplink.domain.agreement import Agreement
 from mplink.domain.billing import AccountChange, BillingLink
@@ -16,7 +17,7 @@ from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, Produ
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
 from mplink.domain.usage import MeteringRecord
-from mplink.services.ports import ApiKeyRow, InboxEntry, RedeemedToken
+from mplink.services.ports import ApiKeyRow, InboxEntry, MissedHour, PendingLoad, RedeemedToken, UsageIssue
 
 
 class TenantRepository:
@@ -453,6 +454,34 @@ class MeteringRepository:
 
     def add_record(self, record: MeteringRecord) -> None:
         self.session.add(record)
+
+    # -- hour bookkeeping, in bulk SQL (adapters.store.metering_hours) --
+    def metered_through(self, *, lock: bool = False) -> datetime | None:
+        return metering_hours.metered_through(self.session, lock=lock)
+
+    def set_metered_through(self, hour: datetime, at: datetime) -> None:
+        metering_hours.set_metered_through(self.session, hour, at)
+
+    def oldest_unmetered_usage_hour(self) -> datetime | None:
+        return metering_hours.oldest_unmetered_usage_hour(self.session)
+
+    def write_hour(self, hour: datetime, agreement_ids: Sequence[str] | None = None) -> int:
+        return metering_hours.write_hour(self.session, hour, agreement_ids)
+
+    def miss_hour(self, hour: datetime, reason: str, at: datetime) -> MissedHour:
+        return metering_hours.miss_hour(self.session, hour, reason, at)
+
+    def agreements_in_final_window(self, now: datetime) -> list[Agreement]:
+        return metering_hours.agreements_in_final_window(self.session, now)
+
+    def missed_hours(self, limit: int = 100) -> list[MissedHour]:
+        return metering_hours.missed_hours(self.session, limit)
+
+    def usage_issues(self) -> list[UsageIssue]:
+        return metering_hours.usage_issues(self.session)
+
+    def pending_load(self) -> PendingLoad:
+        return metering_hours.pending_load(self.session)
 
     def pending_records(self) -> list[MeteringRecord]:
         return list(self.session.scalars(select(MeteringRecord).where(t.metering_records.c.status == "pending")))

@@ -269,8 +269,49 @@ usage_events = Table(
     # NULL: nobody paid for the tenant then; kept and reported as unbillable (R5)
     Column("agreement_id", String(128), ForeignKey("agreements.agreement_id")),
     Column("received_at", UTCDateTime(), nullable=False),
+    # the hour whose record bills it: its own hour, or a later one when it came late; NULL until written
+    Column("metered_hour", UTCDateTime()),
+    # it came after its own hour was written (billed in a later hour, or unbilled)
+    Column("late", Boolean, nullable=False, server_default=false()),
+    # why it will not be billed (domain.usage.UnbilledReason); NULL while billed or still to be metered
+    Column("unbilled_reason", String(32)),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_usage_events_idempotency"),
     Index("ix_usage_events_hour", "agreement_id", "hour"),
+    # the usage still to be metered, found without reading the history
+    Index(
+        "ix_usage_events_unmetered",
+        "hour",
+        sqlite_where=text("metered_hour IS NULL AND unbilled_reason IS NULL"),
+        postgresql_where=text("metered_hour IS NULL AND unbilled_reason IS NULL"),
+    ),
+    Index("ix_usage_events_metered_hour", "metered_hour", "agreement_id", "dimension"),
+    # late and unbilled usage per tenant, for operators
+    Index(
+        "ix_usage_events_late_or_unbilled",
+        "tenant_id",
+        sqlite_where=text("late OR unbilled_reason IS NOT NULL OR agreement_id IS NULL"),
+        postgresql_where=text("late OR unbilled_reason IS NOT NULL OR agreement_id IS NULL"),
+    ),
+)
+
+#: the metering worker's bookkeeping: the last hour metered (every hour up to it is written or reported missed)
+metering_state = Table(
+    "metering_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("metered_through", UTCDateTime()),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: hours metered when AWS no longer took them: reported to operators with the reason, never dropped
+missed_metering_hours = Table(
+    "missed_metering_hours",
+    metadata,
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("reason", String(32), nullable=False),
+    Column("usage_events", Integer, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("reported_at", UTCDateTime(), nullable=False),
 )
 
 metering_records = Table(
