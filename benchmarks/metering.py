@@ -11,9 +11,11 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ from mplink.adapters.aws import SellerMarketplace
 from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store import tables as t
 from mplink.adapters.store.migrate import upgrade
+from mplink.adapters.store.pacing import SqlTokenBucket
 from mplink.adapters.store.uow import Store
 from mplink.domain.clock import HOUR, hour_of
 from mplink.services.catalog import load_catalog as store_catalog
@@ -113,7 +116,8 @@ def bench_sender() -> None:
                 meter_hour(store.uow, h)
             expected = buyers_n * len(product_dimensions()[2]) * len(hours)
             os.environ.update({k: v for k, v in worker_env(store.url, url).items() if k.startswith("AWS_")})
-            worker = Worker(store.uow, SellerMarketplace(url))
+            # wired as mplink worker wires it (bootstrap): BatchMeterUsage paced by the database's token bucket
+            worker = Worker(store.uow, SellerMarketplace(url, pacer=SqlTokenBucket(store.engine, rate=QUOTA_RPS)))
             started = time.perf_counter()
             deadline = started + 600
             done = 0
@@ -123,7 +127,15 @@ def bench_sender() -> None:
                 if done == 0 and time.perf_counter() - started > 60:
                     raise RuntimeError("the sender got nothing accepted in 60 s: see the sandbox's call log")
             elapsed = time.perf_counter() - started
-            calls = len(httpx.get(f"{url}/_sandbox/calls", params={"operation": "BatchMeterUsage"}, timeout=60).json())
+            log = httpx.get(f"{url}/_sandbox/calls", params={"operation": "BatchMeterUsage"}, timeout=60).json()
+            calls = len(log)
+            outcomes = Counter(c["outcome"] for c in log)
+            sizes = Counter(len((c.get("request") or {}).get("UsageRecords", [])) for c in log if c["outcome"] == "ok")
+            print(
+                f"# sender: {done} of {expected} records accepted in {elapsed:.1f} s; calls {dict(outcomes)};"
+                f" records per accepted call {dict(sorted(sizes.items()))}",
+                file=sys.stderr,
+            )
             store.dispose()
         finally:
             sandbox.terminate()
