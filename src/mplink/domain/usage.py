@@ -132,11 +132,6 @@ def records_for_hour(
     return out
 
 
-#: BatchMeterUsage: "We accept usage records for the previous billing month until 06:00 UTC on the first day of
-#: the next month." (API reference, BatchMeterUsage)
-MONTH_END_GRACE = timedelta(hours=6)
-
-
 class SendPriority(IntEnum):
     """The order records go out in when the hour's load exceeds the quota (lower first)."""
 
@@ -234,8 +229,7 @@ def hour_refusal(hour: datetime, now: datetime) -> HourRefusal | None:
     hour, now = hour_of(hour), utc(now)
     if hour <= now - METERING_LOOKBACK:
         return HourRefusal.TOO_OLD
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if hour < month_start and now >= month_start + MONTH_END_GRACE:
+    if hour < send_cutoff(now):  # the same rule as the send side's, so an hour written is an hour sendable
         return HourRefusal.MONTH_CLOSED
     return None
 
