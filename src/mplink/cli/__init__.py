@@ -9,6 +9,7 @@ import typer
 from mplink import __version__
 from mplink.cli.admin import catalog_app, db_app, demo, events_app, tenant_app, tenants_app
 from mplink.cli.common import err_console
+from mplink.cli.metering import metering_app
 from mplink.cli.sandbox import sandbox
 from mplink.cli.server import apikey_app, serve, worker
 from mplink.move.cli import move_app
@@ -31,6 +32,7 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(move_app, name="move")
+app.add_typer(metering_app, name="metering")
 
 
 def _version(value: bool) -> None:

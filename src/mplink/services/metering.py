@@ -28,7 +28,16 @@ from mplink.services.unit_of_work import UnitOfWork, UnitOfWorkFactory, retry_on
 
 log = structlog.get_logger("mplink.metering")
 
-__all__ = ["UsageReceipt", "ingest_usage", "meter_hour", "send_metering"]
+__all__ = [
+    "LATE_BILLED",
+    "MeteringStatus",
+    "UsageReceipt",
+    "ingest_usage",
+    "meter_hour",
+    "metering_status",
+    "send_metering",
+    "tenant_usage_issues",
+]
 
 MAX_EVENTS = 1000
 
@@ -210,15 +219,75 @@ class MeteringStatus:
     def pending_total(self) -> int:
         return self.pending.final_window + self.pending.usage + self.pending.zeros
 
+    @property
+    def over_capacity(self) -> bool:
+        return self.pending_total > self.hourly_capacity
 
-def metering_status(uow: UnitOfWork, rate_per_second: float = DEFAULT_RATE) -> MeteringStatus:
-    """The metering point, missed hours, late and unbilled usage per tenant, and the pending load against the
-    hourly capacity at ``rate_per_second`` BatchMeterUsage calls (the seller's quota)."""
+    def as_dict(self) -> dict[str, object]:
+        """The JSON that ``mplink metering status --json`` prints and ``GET /api/v1/metering/status`` answers."""
+        return {
+            "metered_through": self.metered_through.isoformat() if self.metered_through else None,
+            "pending": {
+                "final_window": self.pending.final_window,
+                "usage": self.pending.usage,
+                "zeros": self.pending.zeros,
+                "total": self.pending_total,
+            },
+            "hourly_capacity": self.hourly_capacity,
+            "over_capacity": self.over_capacity,
+            "send_order": list(self.send_order),
+            "missed_hours": [
+                {
+                    "hour": m.hour.isoformat(),
+                    "reason": m.reason,
+                    "usage_events": m.usage_events,
+                    "quantity": m.quantity,
+                    "reported_at": m.reported_at.isoformat(),
+                }
+                for m in self.missed_hours
+            ],
+            "usage_issues": [usage_issue_dict(i) for i in self.usage_issues],
+        }
+
+
+#: UsageIssue.reason of usage that came late and was billed in a later hour; every other reason is unbilled
+LATE_BILLED = "late_billed"
+
+
+def usage_issue_dict(issue: UsageIssue) -> dict[str, object]:
+    return {
+        "tenant_id": issue.tenant_id,
+        "reason": issue.reason,
+        "billed": issue.reason == LATE_BILLED,
+        "events": issue.events,
+        "quantity": issue.quantity,
+    }
+
+
+def metering_status(
+    uow: UnitOfWork, rate_per_second: float = DEFAULT_RATE, tenant_id: str | None = None
+) -> MeteringStatus:
+    """The metering point, missed hours, late and unbilled usage per tenant (only ``tenant_id``'s when given;
+    NotFound for an unknown tenant), and the pending load against the hourly capacity at ``rate_per_second``
+    BatchMeterUsage calls (the seller's quota)."""
     with uow.snapshot():
+        issues = uow.metering.usage_issues()
+        if tenant_id is not None:
+            if uow.tenants.get(tenant_id) is None:
+                raise NotFound(f"no tenant with id {tenant_id!r}")
+            issues = [i for i in issues if i.tenant_id == tenant_id]
         return MeteringStatus(
             metered_through=uow.metering.metered_through(),
             missed_hours=uow.metering.missed_hours(),
-            usage_issues=uow.metering.usage_issues(),
+            usage_issues=issues,
             pending=uow.metering.pending_load(),
             hourly_capacity=int(rate_per_second * RECORDS_PER_CALL * 3600),
         )
+
+
+def tenant_usage_issues(uow: UnitOfWork, tenant_id: str) -> list[UsageIssue]:
+    """One tenant's late and unbilled usage (what its own API key may see); NotFound for an unknown tenant."""
+    with uow.snapshot():
+        if uow.tenants.get(tenant_id) is None:
+            raise NotFound(f"no tenant with id {tenant_id!r}")
+        return [i for i in uow.metering.usage_issues() if i.tenant_id == tenant_id]

@@ -22,7 +22,7 @@ from mplink.services.account_change import (
     report_source_cancellation,
     start_account_change,
 )
-from mplink.services.metering import ingest_usage
+from mplink.services.metering import ingest_usage, metering_status, tenant_usage_issues, usage_issue_dict
 from mplink.services.registration import link_with_token
 from mplink.services.subscriptions import (
     list_account_changes,
@@ -235,6 +235,61 @@ def post_usage(body: UsageRequest, request: Request, p: Principal) -> dict[str, 
     ]
     receipt = ingest_usage(app_state(request).uow(), events, None if p.scope == "operator" else p.tenant_id)
     return {"accepted": receipt.accepted, "duplicates": receipt.duplicates, "unbillable": receipt.unbillable}
+
+
+class PendingRecords(BaseModel):
+    final_window: int
+    usage: int
+    zeros: int
+    total: int
+
+
+class MissedHourOut(BaseModel):
+    hour: str
+    reason: str = Field(description="older_than_24_hours or previous_month_closed")
+    usage_events: int
+    quantity: int
+    reported_at: str
+
+
+class UsageIssueOut(BaseModel):
+    tenant_id: str
+    reason: str = Field(
+        description="late_billed (came late, billed in a later hour), agreement_ended, hour_missed, not_metered, "
+        "no_agreement"
+    )
+    billed: bool
+    events: int
+    quantity: int
+
+
+class MeteringStatusOut(BaseModel):
+    metered_through: str | None = Field(description="the last hour metered (ISO 8601); null before the first")
+    pending: PendingRecords
+    hourly_capacity: int = Field(description="records BatchMeterUsage takes in an hour at MPLINK_METERING_RATE")
+    over_capacity: bool
+    send_order: list[str] = Field(description="the order records are sent in when pending exceeds the capacity")
+    missed_hours: list[MissedHourOut]
+    usage_issues: list[UsageIssueOut]
+
+
+class TenantUsageIssues(BaseModel):
+    tenant_id: str
+    usage_issues: list[UsageIssueOut]
+
+
+@router.get("/metering/status", response_model=MeteringStatusOut | TenantUsageIssues)
+def get_metering_status(request: Request, p: Principal, tenant_id: str | None = None) -> dict[str, object]:
+    """Operator key: the whole metering status, as ``mplink metering status --json`` prints it (``tenant_id``
+    narrows its usage issues to one tenant). Tenant key: that tenant's late and unbilled usage only."""
+    state = app_state(request)
+    if p.scope != "operator":
+        if tenant_id is not None:
+            _tenant_access(p, tenant_id)
+        own = p.tenant_id or ""
+        issues = tenant_usage_issues(state.uow(), own)
+        return {"tenant_id": own, "usage_issues": [usage_issue_dict(i) for i in issues]}
+    return metering_status(state.uow(), state.settings.metering_rate, tenant_id).as_dict()
 
 
 Offset = Annotated[int, Query(ge=0)]

@@ -17,9 +17,11 @@ from mplink.adapters.store.uow import Store
 from mplink.bootstrap import bootstrap
 from mplink.config import Settings
 from mplink.domain.errors import Conflict, DomainError, NotAuthorized, NotFound
+from mplink.services.metering import metering_status
 from mplink.services.ports import MarketplaceUnavailable, RegistrationTokenRejected
 from mplink.services.ports import SellerMarketplace as SellerMarketplacePort
 from mplink.web import api, events
+from mplink.web.metering_metrics import MeteringCollector
 from mplink.web.state import AppState, Metrics
 
 SESSION_COOKIE = "mplink_session"
@@ -50,11 +52,16 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
-    app.state.mplink = AppState(
+    state = AppState(
         store=wiring.store,
         marketplace=wiring.marketplace,
         settings=settings,
         metrics=Metrics.create(),
+    )
+    app.state.mplink = state
+    # read at scrape time, with the settings the app has then (MPLINK_METERING_RATE gives the capacity)
+    state.metrics.registry.register(
+        MeteringCollector(lambda: metering_status(state.uow(), state.settings.metering_rate))
     )
     app.add_middleware(
         SessionMiddleware,
