@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 from mplink import __version__
+from mplink.adapters.store.uow import Store
 from mplink.cli import main
+from mplink.services.metering import metering_status
+from tests.support.metering_status import metered_state
 
 
 @dataclass
@@ -150,3 +153,64 @@ def test_demo_refuses_the_same_port_twice(run: Mplink, tmp_path: Path) -> None:
 @pytest.mark.parametrize("flag", ["--event-endpoint", "--event-queue-url", "--sns-endpoint", "--fulfillment-url"])
 def test_sandbox_refuses_a_url_that_is_not_http(run: Mplink, flag: str, tmp_path: Path) -> None:
     assert_usage_error(run(f"sqlite:///{tmp_path}/x.db", "sandbox", flag, "ftp://x"), flag)
+
+
+def test_metering_status_shows_the_point_the_load_missed_hours_and_usage_per_tenant(
+    run: Mplink, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = metered_state(store)
+    monkeypatch.setenv("MPLINK_METERING_RATE", "2")  # 2 calls/s x 25 records x 3,600 s
+    shown = run.ok_json(store.url, "metering", "status")
+    assert shown == metering_status(store.uow(), 2).as_dict()
+    assert shown["metered_through"] == state.metered_through.isoformat()
+    assert shown["pending"] == {"final_window": 0, "usage": 2, "zeros": 280, "total": 282}
+    assert (shown["hourly_capacity"], shown["over_capacity"]) == (180_000, False)
+    assert shown["send_order"] == ["final_window", "usage", "zeros"]
+    missed = [(m["hour"], m["reason"], m["usage_events"], m["quantity"]) for m in shown["missed_hours"]]
+    assert missed == [(state.missed_hour.isoformat(), "older_than_24_hours", 1, 4)]
+    issues = {(i["tenant_id"], i["reason"], i["billed"], i["events"], i["quantity"]) for i in shown["usage_issues"]}
+    assert issues == {
+        (state.paying, "hour_missed", False, 1, 4),
+        (state.paying, "late_billed", True, 1, 5),
+        (state.unlinked, "no_agreement", False, 1, 3),
+    }
+
+    human = run(store.url, "metering", "status")
+    assert human.returncode == 0, human.stderr
+    lines = human.stdout.splitlines()
+    assert "metered through: 2026-11-21 10:00 UTC" in lines
+    assert any(
+        line.startswith("pending 282 of 180,000 records/hour; order when over: final window, usage, zeros")
+        for line in lines
+    ), human.stdout
+    assert any("2026-11-20 10:00 UTC" in line and "older_than_24_hours" in line for line in lines), human.stdout
+    for tenant, reason in [
+        (state.paying, "hour_missed"),
+        (state.paying, "late_billed"),
+        (state.unlinked, "no_agreement"),
+    ]:
+        assert any(tenant in line and reason in line for line in lines), human.stdout
+
+    monkeypatch.setenv("MPLINK_METERING_RATE", "0.001")  # 90 records an hour: the load is over the capacity
+    over = run.ok_json(store.url, "metering", "status")
+    assert (over["hourly_capacity"], over["over_capacity"]) == (90, True)
+    assert "pending 282 of 90 records/hour" in run(store.url, "metering", "status").stdout
+
+
+def test_metering_status_with_nothing_metered_yet(run: Mplink, store: Store) -> None:
+    shown = run.ok_json(store.url, "metering", "status")
+    assert shown["metered_through"] is None and shown["missed_hours"] == [] and shown["usage_issues"] == []
+    human = run(store.url, "metering", "status").stdout
+    assert "metered through: nothing metered yet" in human
+    assert "pending 0 of 900,000 records/hour; order when over: final window, usage, zeros" in human
+
+
+def test_metering_status_bad_input_is_one_line(
+    run: Mplink, store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert_usage_error(run(store.url, "metering", "status", "--bogus"), "--bogus")
+    assert_usage_error(run(store.url, "metering", "frobnicate"), "frobnicate")
+    monkeypatch.setenv("MPLINK_METERING_RATE", "fast")
+    assert_usage_error(run(store.url, "metering", "status"), "MPLINK_METERING_RATE")
+    monkeypatch.delenv("MPLINK_METERING_RATE")
+    assert_usage_error(run(f"sqlite:///{tmp_path}/empty.db", "metering", "status"), "db upgrade")

@@ -36,7 +36,7 @@ def metering_status_command(as_json: bool = JsonOption) -> None:
 
 
 def print_status(status: MeteringStatus) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from mplink.services.metering import LATE_BILLED
 
@@ -54,7 +54,14 @@ def print_status(status: MeteringStatus) -> None:
     console.print(f"[yellow]{line}[/]" if status.over_capacity else line, markup=status.over_capacity)
 
     if status.missed_hours:
-        table = Table("hour", "reason", "events", "quantity", "reported", title="hours AWS no longer took")
+        table = Table(
+            Column("hour", no_wrap=True, min_width=19),
+            Column("reason", overflow="fold"),
+            Column("events", justify="right"),
+            Column("quantity", justify="right"),
+            "reported",
+            title="hours AWS no longer took",
+        )
         for m in status.missed_hours:
             table.add_row(
                 m.hour.strftime("%Y-%m-%d %H:00 UTC"),
@@ -68,9 +75,16 @@ def print_status(status: MeteringStatus) -> None:
         console.print("missed hours: none")
 
     if status.usage_issues:
-        table = Table("tenant", "reason", "billed", "events", "quantity", title="late and unbilled usage")
+        table = Table(
+            Column("tenant", no_wrap=True, min_width=36),  # the whole id: operators copy it
+            Column("reason", overflow="fold"),
+            "billed",
+            Column("events", justify="right"),
+            Column("quantity", justify="right"),
+            title="late and unbilled usage",
+        )
         for i in status.usage_issues:
-            billed = "yes, later hour" if i.reason == LATE_BILLED else "no"
+            billed = "later hour" if i.reason == LATE_BILLED else "no"
             table.add_row(i.tenant_id, i.reason, billed, f"{i.events:,}", f"{i.quantity:,}")
         console.print(table)
     else:
