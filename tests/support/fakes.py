@@ -107,6 +107,9 @@ class FakeTenants:
     def get(self, tenant_id: str, *, lock: bool = False) -> Tenant | None:
         return self.data.tenants.get(tenant_id)
 
+    def existing(self, tenant_ids: Iterable[str]) -> set[str]:
+        return set(tenant_ids) & set(self.data.tenants)
+
     def all(self, offset: int = 0, limit: int | None = None) -> list[Tenant]:
         ordered = sorted(self.data.tenants.values(), key=lambda t: (t.created_at, t.id))[offset:]
         return ordered if limit is None else ordered[:limit]

@@ -83,6 +83,17 @@ class Ledger:
     licenses: dict[str, LicenseFacts] = field(default_factory=dict)
     legacy: dict[tuple[str, str], LegacySubscription] = field(default_factory=dict)
     added: list[object] = field(default_factory=list)
+    #: links by tenant, built on first use and dropped when a link is added (routing a request's usage looks
+    #: up each event's tenant: without it that is every link for every event)
+    _by_tenant: dict[str, list[BillingLink]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _tenant_links(self, tenant_id: str) -> list[BillingLink]:
+        if self._by_tenant is None:
+            index: dict[str, list[BillingLink]] = {}
+            for lk in self.links:
+                index.setdefault(lk.tenant_id, []).append(lk)
+            self._by_tenant = index
+        return self._by_tenant.get(tenant_id, [])
 
     # -- lookups ------------------------------------------------------------------------------------
     def agreement(self, agreement_id: str) -> Agreement | None:
@@ -92,14 +103,14 @@ class Ledger:
         return next((lk for lk in self.links if lk.agreement_id == agreement_id and lk.is_open), None)
 
     def open_link_of_tenant(self, tenant_id: str) -> BillingLink | None:
-        return next((lk for lk in self.links if lk.tenant_id == tenant_id and lk.is_open), None)
+        return next((lk for lk in self._tenant_links(tenant_id) if lk.is_open), None)
 
     def links_of_tenant(self, tenant_id: str) -> list[BillingLink]:
-        return sorted((lk for lk in self.links if lk.tenant_id == tenant_id), key=lambda lk: lk.starts_at)
+        return sorted(self._tenant_links(tenant_id), key=lambda lk: lk.starts_at)
 
     def link_at(self, tenant_id: str, at: datetime) -> BillingLink | None:
         """R5: the link that paid for the tenant at instant ``at`` (links are half-open intervals)."""
-        return next((lk for lk in self.links if lk.tenant_id == tenant_id and lk.covers(at)), None)
+        return next((lk for lk in self._tenant_links(tenant_id) if lk.covers(at)), None)
 
     def open_changes_of_tenant(self, tenant_id: str) -> list[AccountChange]:
         return [c for c in self.changes if c.tenant_id == tenant_id and c.open]
@@ -117,6 +128,7 @@ class Ledger:
             self.agreements[obj.agreement_id] = obj
         elif isinstance(obj, BillingLink):
             self.links.append(obj)
+            self._by_tenant = None
         elif isinstance(obj, AccountChange):
             self.changes.append(obj)
         elif isinstance(obj, LicenseFacts):

@@ -62,11 +62,12 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
             raise NotFound("no catalog loaded yet")
         dimensions = frozenset(d for p in catalog.products for d in p.dimension_keys())
         tenant_ids = {e.tenant_id for e in events}
-        for tid in tenant_ids:
+        for tid in sorted(tenant_ids):
             if allowed_tenant is not None and tid != allowed_tenant:
                 raise NotAuthorized(f"this API key may not report usage for tenant {tid!r}")
-            if uow.tenants.get(tid) is None:
-                raise NotFound(f"no tenant with id {tid!r}")
+        unknown = sorted(tenant_ids - uow.tenants.existing(tenant_ids))
+        if unknown:
+            raise NotFound(f"no tenant with id {unknown[0]!r}")
         if any(e.timestamp > now + HOUR / 12 for e in events):
             raise InvalidValue("usage timestamps must not be in the future")
         ledger = uow.ledger.load(tenant_ids=tenant_ids)

@@ -36,6 +36,12 @@ class TenantRepository:
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).first()
 
+    def existing(self, tenant_ids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(tenant_ids))
+        if not wanted:
+            return set()
+        return set(self.session.scalars(select(t.tenants.c.id).where(t.tenants.c.id.in_(wanted))))
+
     def all(self, offset: int = 0, limit: int | None = None) -> list[Tenant]:
         stmt = select(Tenant).order_by(t.tenants.c.created_at, t.tenants.c.id).offset(offset)
         if limit is not None:
@@ -414,19 +420,16 @@ class MeteringRepository:
         self.session = session
 
     def known_usage_keys(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """One query per tenant on (tenant_id, idempotency_key), the unique index's own columns in its order,
-        so the look-up costs the same however many events are stored."""
-        by_tenant: dict[str, set[str]] = {}
-        for tenant_id, key in keys:
-            by_tenant.setdefault(tenant_id, set()).add(key)
+        """One query on (tenant_id, idempotency_key), the unique index's own columns, so the look-up costs the
+        same however many events are stored."""
+        wanted = set(keys)
+        if not wanted:
+            return set()
         ue = t.usage_events.c
-        found: set[tuple[str, str]] = set()
-        for tenant_id, wanted in by_tenant.items():
-            rows = self.session.execute(
-                select(ue.idempotency_key).where(ue.tenant_id == tenant_id, ue.idempotency_key.in_(sorted(wanted)))
-            )
-            found.update((tenant_id, r.idempotency_key) for r in rows)
-        return found
+        rows = self.session.execute(
+            select(ue.tenant_id, ue.idempotency_key).where(tuple_(ue.tenant_id, ue.idempotency_key).in_(sorted(wanted)))
+        )
+        return {(r.tenant_id, r.idempotency_key) for r in rows}
 
     def add_usage(self, rows: list[dict[str, object]]) -> None:
         if rows:
