@@ -18,6 +18,7 @@ from mplink.domain.catalog import Catalog
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
 from mplink.domain.usage import (
+    BillingPeriod,
     MeteringRecord,
     RecordStatus,
     SendPriority,
@@ -266,12 +267,29 @@ class FakeMetering:
     def __init__(self, data: Data) -> None:
         self.data = data
 
-    def known_usage_keys(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        stored = {(str(r["tenant_id"]), str(r["idempotency_key"])) for r in self.data.usage}
-        return stored & set(keys)
+    def billing_periods(self, tenant_ids: Iterable[str]) -> list[BillingPeriod]:
+        wanted = set(tenant_ids)
+        return [
+            BillingPeriod(
+                lk.tenant_id,
+                lk.agreement_id,
+                lk.starts_at,
+                lk.ends_at,
+                self.data.agreements[lk.agreement_id].ended_since(),
+            )
+            for lk in self.data.links.values()
+            if lk.tenant_id in wanted
+        ]
 
-    def add_usage(self, rows: list[dict[str, object]]) -> None:
-        self.data.usage.extend(rows)
+    def add_usage(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
+        stored = {(str(r["tenant_id"]), str(r["idempotency_key"])) for r in self.data.usage}
+        added: set[tuple[str, str]] = set()
+        for row in rows:
+            key = (str(row["tenant_id"]), str(row["idempotency_key"]))
+            if key not in stored and key not in added:
+                added.add(key)
+                self.data.usage.append(row)
+        return added
 
     def hourly_totals(self, hour: datetime) -> dict[tuple[str, str, datetime], int]:
         out: dict[tuple[str, str, datetime], int] = {}

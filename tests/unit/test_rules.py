@@ -17,6 +17,8 @@ from mplink.domain.subscription import SubscriptionType, subscription_view
 from mplink.domain.tenant import Role, Tenant
 from mplink.domain.usage import (
     MAX_BATCH,
+    BillingPeriod,
+    BillingPeriods,
     RecordStatus,
     UsageEvent,
     plan_metering,
@@ -264,6 +266,27 @@ class TestR5UsageRouting:
         assert (before.agreement_id, after.agreement_id) == ("agmt-src", "agmt-dst")
         # both are in the same hour, so both agreements get a record for it
         assert before.hour == after.hour == hour_of(at(0))
+
+    def test_the_billing_periods_route_as_the_ledger_does(self) -> None:
+        """Intake routes with the tenants' billing periods alone (one query, no ledger): same answer at every
+        minute around a change, the source's end and a period with no link."""
+        ledger, t = paying_from_src()
+        registered(ledger, "agmt-dst", DST)
+        ledger.link(t, "u1", "agmt-dst", at(30))
+        apply(ledger, eventbridge("Purchase Agreement Ended", "agmt-src", account=SRC, status="CANCELLED", time=at(20)))
+        periods = BillingPeriods(
+            BillingPeriod(
+                lk.tenant_id,
+                lk.agreement_id,
+                lk.starts_at,
+                lk.ends_at,
+                ledger.agreements[lk.agreement_id].ended_since(),
+            )
+            for lk in ledger.links
+        )
+        answers = [(ledger.payer_at("t1", at(m)), periods.payer_at("t1", at(m))) for m in range(-5, 60)]
+        assert all(a == b for a, b in answers)
+        assert {a for a, _ in answers} == {None, "agmt-src", "agmt-dst"}
 
     def test_usage_with_no_link_is_kept_as_unbillable(self) -> None:
         ledger, _ = paying_from_src()

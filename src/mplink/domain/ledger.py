@@ -108,6 +108,12 @@ class Ledger:
     def links_of_tenant(self, tenant_id: str) -> list[BillingLink]:
         return sorted(self._tenant_links(tenant_id), key=lambda lk: lk.starts_at)
 
+    def payer_at(self, tenant_id: str, at: datetime) -> str | None:
+        """R5: the agreement that paid for the tenant at ``at``: linked then, and not ended by then."""
+        link = self.link_at(tenant_id, at)
+        agreement = self.agreement(link.agreement_id) if link else None
+        return agreement.agreement_id if agreement is not None and agreement.billable_at(at) else None
+
     def link_at(self, tenant_id: str, at: datetime) -> BillingLink | None:
         """R5: the link that paid for the tenant at instant ``at`` (links are half-open intervals)."""
         return next((lk for lk in self._tenant_links(tenant_id) if lk.covers(at)), None)

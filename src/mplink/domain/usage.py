@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
+from typing import Protocol
 
 from mplink.domain.agreement import Agreement
 from mplink.domain.clock import HOUR, hour_of, utc
 from mplink.domain.errors import InvalidValue, UnknownDimension
-from mplink.domain.ledger import Ledger
 
 #: AWS takes records at most this old (was 6 hours before 2026-07)
 METERING_LOOKBACK = timedelta(hours=24)
@@ -53,18 +53,51 @@ class RoutedUsage:
     agreement_id: str | None
 
 
-def route_usage(event: UsageEvent, ledger: Ledger, dimensions: frozenset[str]) -> RoutedUsage:
+class PaymentHistory(Protocol):
+    """Who paid for a tenant when: the ledger, or just its billing periods (what routing usage needs)."""
+
+    def payer_at(self, tenant_id: str, at: datetime) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class BillingPeriod:
+    """A link's interval of one tenant, with the end of its agreement (R5 needs no more)."""
+
+    tenant_id: str
+    agreement_id: str
+    starts_at: datetime
+    ends_at: datetime | None
+    #: when the agreement ended (or was deprovisioned), if it did
+    agreement_ended: datetime | None
+
+    def pays_at(self, at: datetime) -> bool:
+        in_link = self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+        return in_link and (self.agreement_ended is None or at < self.agreement_ended)
+
+
+class BillingPeriods:
+    """The billing periods of some tenants, by tenant: R5's answer without loading the whole ledger."""
+
+    def __init__(self, periods: Iterable[BillingPeriod]) -> None:
+        self._by_tenant: dict[str, list[BillingPeriod]] = defaultdict(list)
+        for p in periods:
+            self._by_tenant[p.tenant_id].append(p)
+
+    def payer_at(self, tenant_id: str, at: datetime) -> str | None:
+        for p in self._by_tenant.get(tenant_id, ()):
+            if p.starts_at <= at and (p.ends_at is None or at < p.ends_at):
+                return p.agreement_id if p.pays_at(at) else None  # links of a tenant do not overlap (R2)
+        return None
+
+
+def route_usage(event: UsageEvent, history: PaymentHistory, dimensions: frozenset[str]) -> RoutedUsage:
     """R5: the agreement linked to the tenant at the event's own timestamp pays for it."""
     if event.dimension not in dimensions:
         raise UnknownDimension(
             f"unknown dimension {event.dimension!r}; the product meters: {', '.join(sorted(dimensions))}"
         )
     at = utc(event.timestamp)
-    link = ledger.link_at(event.tenant_id, at)
-    agreement = ledger.agreement(link.agreement_id) if link else None
-    if agreement is None or not agreement.billable_at(at):
-        return RoutedUsage(event=event, hour=hour_of(at), agreement_id=None)
-    return RoutedUsage(event=event, hour=hour_of(at), agreement_id=agreement.agreement_id)
+    return RoutedUsage(event=event, hour=hour_of(at), agreement_id=history.payer_at(event.tenant_id, at))
 
 
 class RecordStatus(StrEnum):

@@ -12,6 +12,7 @@ from mplink.domain.clock import HOUR, hour_of, now_utc, utc
 from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound
 from mplink.domain.usage import (
     METERING_LOOKBACK,
+    BillingPeriods,
     HourRefusal,
     UsageEvent,
     hour_refusal,
@@ -70,17 +71,15 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
             raise NotFound(f"no tenant with id {unknown[0]!r}")
         if any(e.timestamp > now + HOUR / 12 for e in events):
             raise InvalidValue("usage timestamps must not be in the future")
-        ledger = uow.ledger.load(tenant_ids=tenant_ids)
-        routed = [route_usage(e, ledger, dimensions) for e in events]
-        existing = uow.metering.known_usage_keys((e.tenant_id, e.idempotency_key) for e in events)
-        accepted = duplicates = unbillable = 0
+        payers = BillingPeriods(uow.metering.billing_periods(tenant_ids))
+        routed = [route_usage(e, payers, dimensions) for e in events]
+        seen: set[tuple[str, str]] = set()
         rows: list[dict[str, object]] = []
         for r in routed:
             key = (r.event.tenant_id, r.event.idempotency_key)
-            if key in existing:
-                duplicates += 1
-                continue
-            existing.add(key)
+            if key in seen:
+                continue  # the same event twice in one request
+            seen.add(key)
             rows.append(
                 {
                     "tenant_id": r.event.tenant_id,
@@ -93,11 +92,13 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
                     "received_at": now,
                 }
             )
-            accepted += 1
-            unbillable += r.agreement_id is None
-        uow.metering.add_usage(rows)
+        # events stored before (their idempotency key) are skipped by the store, on its unique index
+        stored = uow.metering.add_usage(rows)
         uow.commit()
-        return UsageReceipt(accepted, duplicates, unbillable)
+        unbillable = sum(
+            1 for row in rows if row["agreement_id"] is None and (row["tenant_id"], row["idempotency_key"]) in stored
+        )
+        return UsageReceipt(len(stored), len(events) - len(stored), unbillable)
 
 
 #: usage may still arrive this long after an hour ends before the hour is metered

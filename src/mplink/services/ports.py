@@ -19,7 +19,7 @@ from mplink.domain.catalog import Catalog
 from mplink.domain.errors import DomainError
 from mplink.domain.ledger import Ledger
 from mplink.domain.tenant import Tenant, User
-from mplink.domain.usage import MeteringRecord, RecordStatus
+from mplink.domain.usage import BillingPeriod, MeteringRecord, RecordStatus
 
 
 # -- errors the services catch and the entry points map to answers ---------------------------------------------------
@@ -270,11 +270,13 @@ class EntitlementRepository(Protocol):
 
 
 class MeteringRepository(Protocol):
-    def known_usage_keys(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of these (tenant id, idempotency key) pairs are stored already."""
+    def billing_periods(self, tenant_ids: Iterable[str]) -> list[BillingPeriod]:
+        """The tenants' billing links with their agreements' ends: what routing usage needs (R5)."""
         ...
 
-    def add_usage(self, rows: list[dict[str, object]]) -> None: ...
+    def add_usage(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
+        """Store usage rows, skipping those whose (tenant id, idempotency key) is stored already; the keys stored."""
+        ...
 
     def hourly_totals(self, hour: datetime) -> dict[tuple[str, str, datetime], int]: ...
 

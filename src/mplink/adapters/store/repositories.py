@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mplink.adapters.store import metering_hours
@@ -16,7 +18,7 @@ from mplink.domain.billing import AccountChange, BillingLink
 from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, Product, Service
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
-from mplink.domain.usage import MeteringRecord
+from mplink.domain.usage import BillingPeriod, MeteringRecord
 from mplink.services.ports import ApiKeyRow, InboxEntry, MissedHour, PendingLoad, RedeemedToken, UsageIssue
 
 
@@ -419,21 +421,42 @@ class MeteringRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def known_usage_keys(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """One query on (tenant_id, idempotency_key), the unique index's own columns, so the look-up costs the
-        same however many events are stored."""
-        wanted = set(keys)
+    def billing_periods(self, tenant_ids: Iterable[str]) -> list[BillingPeriod]:
+        """One Core query (no ORM objects): the links of the tenants joined to their agreements' ends."""
+        wanted = sorted(set(tenant_ids))
         if not wanted:
+            return []
+        bl, ag = t.billing_links.c, t.agreements.c
+        rows = self.session.execute(
+            select(bl.tenant_id, bl.agreement_id, bl.starts_at, bl.ends_at, ag.ended_at, ag.deprovisioned_at)
+            .join_from(t.billing_links, t.agreements, bl.agreement_id == ag.agreement_id)
+            .where(bl.tenant_id.in_(wanted))
+        )
+        return [
+            BillingPeriod(
+                r.tenant_id,
+                r.agreement_id,
+                r.starts_at,
+                r.ends_at,
+                min((x for x in (r.ended_at, r.deprovisioned_at) if x is not None), default=None),
+            )
+            for r in rows
+        ]
+
+    def add_usage(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
+        """One INSERT ... ON CONFLICT DO NOTHING RETURNING on the (tenant_id, idempotency_key) unique index: a
+        resent event is skipped by the index itself, so intake costs the same however many events are stored."""
+        if not rows:
             return set()
         ue = t.usage_events.c
-        rows = self.session.execute(
-            select(ue.tenant_id, ue.idempotency_key).where(tuple_(ue.tenant_id, ue.idempotency_key).in_(sorted(wanted)))
+        dialect = self.session.get_bind().dialect.name
+        make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (
+            make(t.usage_events)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+            .returning(ue.tenant_id, ue.idempotency_key)
         )
-        return {(r.tenant_id, r.idempotency_key) for r in rows}
-
-    def add_usage(self, rows: list[dict[str, object]]) -> None:
-        if rows:
-            self.session.execute(insert(t.usage_events), rows)
+        return {(r.tenant_id, r.idempotency_key) for r in self.session.execute(stmt, rows)}
 
     def hourly_totals(self, hour: datetime) -> dict[tuple[str, str, datetime], int]:
         ue = t.usage_events.c
