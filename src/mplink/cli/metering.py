@@ -56,7 +56,7 @@ def print_status(status: MeteringStatus) -> None:
     if status.missed_hours:
         table = Table(
             Column("hour", no_wrap=True, min_width=19),
-            Column("reason", overflow="fold"),
+            Column("reason", no_wrap=True),
             Column("events", justify="right"),
             Column("quantity", justify="right"),
             "reported",
@@ -70,14 +70,14 @@ def print_status(status: MeteringStatus) -> None:
                 f"{m.quantity:,}",
                 m.reported_at.strftime("%Y-%m-%d %H:%M UTC"),
             )
-        console.print(table)
+        _print_table(table)
     else:
         console.print("missed hours: none")
 
     if status.usage_issues:
         table = Table(
             Column("tenant", no_wrap=True, min_width=36),  # the whole id: operators copy it
-            Column("reason", overflow="fold"),
+            Column("reason", no_wrap=True),
             "billed",
             Column("events", justify="right"),
             Column("quantity", justify="right"),
@@ -86,6 +86,12 @@ def print_status(status: MeteringStatus) -> None:
         for i in status.usage_issues:
             billed = "later hour" if i.reason == LATE_BILLED else "no"
             table.add_row(i.tenant_id, i.reason, billed, f"{i.events:,}", f"{i.quantity:,}")
-        console.print(table)
+        _print_table(table)
     else:
         console.print("late or unbilled usage: none")
+
+
+def _print_table(table: object) -> None:
+    """Whole lines when the output goes to a file or another program (no terminal to fit): ids and reasons
+    are read by scripts and grep, so they are never folded; a terminal gets the table fitted to its width."""
+    console.print(table, width=None if console.is_terminal else max(console.width, 160))
