@@ -267,19 +267,13 @@ class FakeMetering:
     def __init__(self, data: Data) -> None:
         self.data = data
 
-    def billing_periods(self, tenant_ids: Iterable[str]) -> list[BillingPeriod]:
-        wanted = set(tenant_ids)
-        return [
-            BillingPeriod(
-                lk.tenant_id,
-                lk.agreement_id,
-                lk.starts_at,
-                lk.ends_at,
-                self.data.agreements[lk.agreement_id].ended_since(),
-            )
-            for lk in self.data.links.values()
-            if lk.tenant_id in wanted
-        ]
+    def billing_periods(self, tenant_ids: Iterable[str]) -> dict[str, list[BillingPeriod]]:
+        out: dict[str, list[BillingPeriod]] = {tid: [] for tid in set(tenant_ids) & set(self.data.tenants)}
+        for lk in self.data.links.values():
+            if lk.tenant_id in out:
+                ended = self.data.agreements[lk.agreement_id].ended_since()
+                out[lk.tenant_id].append(BillingPeriod(lk.tenant_id, lk.agreement_id, lk.starts_at, lk.ends_at, ended))
+        return out
 
     def add_usage(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
         stored = {(str(r["tenant_id"]), str(r["idempotency_key"])) for r in self.data.usage}

@@ -66,12 +66,14 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
         for tid in sorted(tenant_ids):
             if allowed_tenant is not None and tid != allowed_tenant:
                 raise NotAuthorized(f"this API key may not report usage for tenant {tid!r}")
-        unknown = sorted(tenant_ids - uow.tenants.existing(tenant_ids))
+        # the tenants and their billing periods in one look-up
+        periods = uow.metering.billing_periods(tenant_ids)
+        unknown = sorted(tenant_ids - periods.keys())
         if unknown:
             raise NotFound(f"no tenant with id {unknown[0]!r}")
         if any(e.timestamp > now + HOUR / 12 for e in events):
             raise InvalidValue("usage timestamps must not be in the future")
-        payers = BillingPeriods(uow.metering.billing_periods(tenant_ids))
+        payers = BillingPeriods(p for ps in periods.values() for p in ps)
         routed = [route_usage(e, payers, dimensions) for e in events]
         seen: set[tuple[str, str]] = set()
         rows: list[dict[str, object]] = []

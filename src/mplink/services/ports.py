@@ -270,8 +270,9 @@ class EntitlementRepository(Protocol):
 
 
 class MeteringRepository(Protocol):
-    def billing_periods(self, tenant_ids: Iterable[str]) -> list[BillingPeriod]:
-        """The tenants' billing links with their agreements' ends: what routing usage needs (R5)."""
+    def billing_periods(self, tenant_ids: Iterable[str]) -> dict[str, list[BillingPeriod]]:
+        """Each of the tenants that exists (the others are left out), with its billing links and their
+        agreements' ends: what routing usage needs (R5), in one look-up."""
         ...
 
     def add_usage(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:

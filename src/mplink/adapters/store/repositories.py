@@ -6,7 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy import any_, bindparam, delete, func, insert, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -415,33 +416,49 @@ class EntitlementRepository:
         return list(self.session.scalars(stmt))
 
 
+#: the columns a usage event is stored with (the others have defaults or are set when it is metered)
+_USAGE_COLUMNS = (
+    "tenant_id",
+    "idempotency_key",
+    "dimension",
+    "quantity",
+    "occurred_at",
+    "hour",
+    "agreement_id",
+    "received_at",
+)
+
+
 class MeteringRepository:
     """Usage as reported and the hourly records sent to BatchMeterUsage."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def billing_periods(self, tenant_ids: Iterable[str]) -> list[BillingPeriod]:
-        """One Core query (no ORM objects): the links of the tenants joined to their agreements' ends."""
+    def billing_periods(self, tenant_ids: Iterable[str]) -> dict[str, list[BillingPeriod]]:
+        """One Core query (no ORM objects): each of the tenants that exists, with its links joined to their
+        agreements' ends (none when it was never linked). On PostgreSQL the ids go as one array parameter."""
         wanted = sorted(set(tenant_ids))
         if not wanted:
-            return []
-        bl, ag = t.billing_links.c, t.agreements.c
+            return {}
+        tn, bl, ag = t.tenants.c, t.billing_links.c, t.agreements.c
+        if self.session.get_bind().dialect.name == "postgresql":
+            chosen = tn.id == any_(bindparam("tenant_ids", wanted, type_=ARRAY(tn.id.type)))
+        else:
+            chosen = tn.id.in_(wanted)
         rows = self.session.execute(
-            select(bl.tenant_id, bl.agreement_id, bl.starts_at, bl.ends_at, ag.ended_at, ag.deprovisioned_at)
-            .join_from(t.billing_links, t.agreements, bl.agreement_id == ag.agreement_id)
-            .where(bl.tenant_id.in_(wanted))
+            select(tn.id, bl.agreement_id, bl.starts_at, bl.ends_at, ag.ended_at, ag.deprovisioned_at)
+            .select_from(t.tenants)
+            .outerjoin(t.billing_links.join(t.agreements, bl.agreement_id == ag.agreement_id), bl.tenant_id == tn.id)
+            .where(chosen)
         )
-        return [
-            BillingPeriod(
-                r.tenant_id,
-                r.agreement_id,
-                r.starts_at,
-                r.ends_at,
-                min((x for x in (r.ended_at, r.deprovisioned_at) if x is not None), default=None),
-            )
-            for r in rows
-        ]
+        out: dict[str, list[BillingPeriod]] = {}
+        for r in rows:
+            periods = out.setdefault(r.id, [])
+            if r.agreement_id is not None:
+                ended = min((x for x in (r.ended_at, r.deprovisioned_at) if x is not None), default=None)
+                periods.append(BillingPeriod(r.id, r.agreement_id, r.starts_at, r.ends_at, ended))
+        return out
 
     def add_usage(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
         """One INSERT ... ON CONFLICT DO NOTHING RETURNING on the (tenant_id, idempotency_key) unique index: a
@@ -449,14 +466,28 @@ class MeteringRepository:
         if not rows:
             return set()
         ue = t.usage_events.c
-        dialect = self.session.get_bind().dialect.name
-        make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self._add_usage_unnest(rows)
         stmt = (
-            make(t.usage_events)
+            sqlite_insert(t.usage_events)
             .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
             .returning(ue.tenant_id, ue.idempotency_key)
         )
         return {(r.tenant_id, r.idempotency_key) for r in self.session.execute(stmt, rows)}
+
+    def _add_usage_unnest(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
+        """PostgreSQL: the rows go as one array per column (8 parameters, not 8 per row) and ``unnest`` turns them
+        back into rows; the driver then neither renders nor parses thousands of placeholders."""
+        ue = t.usage_events.c
+        arrays = [bindparam(c, [r[c] for r in rows], type_=ARRAY(ue[c].type)) for c in _USAGE_COLUMNS]
+        source = func.unnest(*arrays).table_valued(*_USAGE_COLUMNS).render_derived()
+        stmt = (
+            postgresql_insert(t.usage_events)
+            .from_select(list(_USAGE_COLUMNS), select(*(source.c[c] for c in _USAGE_COLUMNS)))
+            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+            .returning(ue.tenant_id, ue.idempotency_key)
+        )
+        return {(r.tenant_id, r.idempotency_key) for r in self.session.execute(stmt)}
 
     def hourly_totals(self, hour: datetime) -> dict[tuple[str, str, datetime], int]:
         ue = t.usage_events.c
