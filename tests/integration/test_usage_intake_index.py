@@ -4,8 +4,11 @@ alone slowed intake as usage accumulated)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
+from sqlalchemy import select
+
+from mplink.adapters.store import tables as t
 from mplink.adapters.store.uow import Store
 from mplink.services.tenants import create_tenant
 
@@ -31,3 +34,27 @@ def test_stored_events_are_skipped_and_the_new_ones_named(store: Store) -> None:
     with store.engine.connect() as conn:
         quantities = sorted(r.quantity for r in conn.exec_driver_sql("SELECT quantity FROM usage_events"))
     assert quantities == [1, 1, 1]  # the first write of k1 kept
+
+
+def test_stored_rows_keep_every_value_as_given(store: Store) -> None:
+    """The rows reach the table as given (PostgreSQL sends them as one JSON document): instants to the microsecond
+    and in UTC whatever offset they came with, no agreement as NULL, keys with quotes and non-ASCII text."""
+    tenant = create_tenant(store.uow(), "First", "a@example.com", "correct horse battery")
+    at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=9)))
+    row = {
+        "tenant_id": tenant,
+        "idempotency_key": 'clé "1" \\ 使用量',
+        "dimension": "requests",
+        "quantity": 2_147_483_647,
+        "occurred_at": at,
+        "hour": datetime(2026, 3, 1, 0, tzinfo=UTC),
+        "agreement_id": None,
+        "received_at": datetime(2026, 3, 1, 0, 31, tzinfo=UTC),
+    }
+    with store.uow() as uow:
+        assert uow.metering.add_usage([row]) == {(tenant, row["idempotency_key"])}
+        uow.commit()
+    ue = t.usage_events.c
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(*(ue[c] for c in row))).one()._asdict()
+    assert stored == {**row, "occurred_at": at.astimezone(UTC)}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import any_, bindparam, delete, func, insert, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Text, any_, bindparam, cast, column, delete, func, insert, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -429,6 +429,15 @@ _USAGE_COLUMNS = (
 )
 
 
+def _json_instant(value: object) -> str:
+    """Instants in the JSON of usage rows: ISO 8601 in UTC; a naive datetime is refused, as UTCDateTime does."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"cannot store {type(value).__name__} in a usage row")
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; the domain works in aware UTC")
+    return value.astimezone(UTC).isoformat()
+
+
 class MeteringRepository:
     """Usage as reported and the hourly records sent to BatchMeterUsage."""
 
@@ -467,7 +476,7 @@ class MeteringRepository:
             return set()
         ue = t.usage_events.c
         if self.session.get_bind().dialect.name == "postgresql":
-            return self._add_usage_unnest(rows)
+            return self._add_usage_json(rows)
         stmt = (
             sqlite_insert(t.usage_events)
             .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
@@ -475,12 +484,16 @@ class MeteringRepository:
         )
         return {(r.tenant_id, r.idempotency_key) for r in self.session.execute(stmt, rows)}
 
-    def _add_usage_unnest(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
-        """PostgreSQL: the rows go as one array per column (8 parameters, not 8 per row) and ``unnest`` turns them
-        back into rows; the driver then neither renders nor parses thousands of placeholders."""
+    def _add_usage_json(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
+        """PostgreSQL: the rows go as one JSON parameter that ``json_to_recordset`` turns back into typed rows; the
+        driver neither renders nor parses thousands of placeholders, and the JSON is encoded in C."""
         ue = t.usage_events.c
-        arrays = [bindparam(c, [r[c] for r in rows], type_=ARRAY(ue[c].type)) for c in _USAGE_COLUMNS]
-        source = func.unnest(*arrays).table_valued(*_USAGE_COLUMNS).render_derived()
+        payload = json.dumps(rows, default=_json_instant, separators=(",", ":"))
+        source = (
+            func.json_to_recordset(cast(bindparam("rows", payload, type_=Text), JSON))
+            .table_valued(*(column(c, ue[c].type) for c in _USAGE_COLUMNS))
+            .render_derived(with_types=True)
+        )
         stmt = (
             postgresql_insert(t.usage_events)
             .from_select(list(_USAGE_COLUMNS), select(*(source.c[c] for c in _USAGE_COLUMNS)))
