@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store import tables as t
 from mplink.adapters.store.uow import Store
+from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant
 
 
@@ -58,3 +60,18 @@ def test_stored_rows_keep_every_value_as_given(store: Store) -> None:
     with store.engine.connect() as conn:
         stored = conn.execute(select(*(ue[c] for c in row))).one()._asdict()
     assert stored == {**row, "occurred_at": at.astimezone(UTC)}
+
+
+def test_the_metered_dimensions_are_the_catalogs(store: Store) -> None:
+    """Intake checks dimensions against one query instead of loading the whole catalog: the same keys, and None
+    (intake refused) while no catalog is loaded."""
+    catalog = load_catalog()
+    store_catalog(store.uow(), catalog)
+    with store.uow() as uow:
+        dimensions = uow.metering.metered_dimensions()
+    assert dimensions == frozenset(d for p in catalog.products for d in p.dimension_keys())
+    assert dimensions
+    with store.engine.begin() as conn:
+        conn.execute(delete(t.catalog_meta))
+    with store.uow() as uow:
+        assert uow.metering.metered_dimensions() is None

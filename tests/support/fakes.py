@@ -267,6 +267,10 @@ class FakeMetering:
     def __init__(self, data: Data) -> None:
         self.data = data
 
+    def metered_dimensions(self) -> frozenset[str] | None:
+        catalog = self.data.catalog
+        return None if catalog is None else frozenset(d for p in catalog.products for d in p.dimension_keys())
+
     def billing_periods(self, tenant_ids: Iterable[str]) -> dict[str, list[BillingPeriod]]:
         out: dict[str, list[BillingPeriod]] = {tid: [] for tid in set(tenant_ids) & set(self.data.tenants)}
         for lk in self.data.links.values():

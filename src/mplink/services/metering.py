@@ -58,10 +58,9 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
         raise InvalidValue(f"at most {MAX_EVENTS} events per request")
     now = now_utc()
     with uow:
-        catalog = uow.catalog.get()
-        if catalog is None:
+        dimensions = uow.metering.metered_dimensions()
+        if dimensions is None:
             raise NotFound("no catalog loaded yet")
-        dimensions = frozenset(d for p in catalog.products for d in p.dimension_keys())
         tenant_ids = {e.tenant_id for e in events}
         for tid in sorted(tenant_ids):
             if allowed_tenant is not None and tid != allowed_tenant:

@@ -270,6 +270,10 @@ class EntitlementRepository(Protocol):
 
 
 class MeteringRepository(Protocol):
+    def metered_dimensions(self) -> frozenset[str] | None:
+        """The dimension keys of every product in the catalog; None when no catalog is loaded."""
+        ...
+
     def billing_periods(self, tenant_ids: Iterable[str]) -> dict[str, list[BillingPeriod]]:
         """Each of the tenants that exists (the others are left out), with its billing links and their
         agreements' ends: what routing usage needs (R5), in one look-up."""

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Text, any_, bindparam, cast, column, delete, func, insert, or_, select, tuple_
+from sqlalchemy import Text, any_, bindparam, cast, column, delete, func, insert, or_, select, true, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -443,6 +443,21 @@ class MeteringRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def metered_dimensions(self) -> frozenset[str] | None:
+        """The dimension keys of every product in the catalog, in one query (not the whole catalog); None when no
+        catalog is loaded."""
+        meta, d, sv = t.catalog_meta.c, t.dimensions.c, t.services.c
+        rows = self.session.execute(
+            select(meta.value, d.key)
+            .select_from(t.catalog_meta)
+            .outerjoin(
+                t.dimensions.join(t.services, (sv.product_id == d.product_id) & (sv.name == d.service_name)),
+                true(),
+            )
+            .where(meta.key == "seller_account_id")
+        ).all()
+        return frozenset(r.key for r in rows if r.key is not None) if rows else None
 
     def billing_periods(self, tenant_ids: Iterable[str]) -> dict[str, list[BillingPeriod]]:
         """One Core query (no ORM objects): each of the tenants that exists, with its links joined to their
