@@ -6,7 +6,23 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Text, any_, bindparam, cast, column, delete, func, insert, or_, select, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -466,22 +482,27 @@ class MeteringRepository:
         if not wanted:
             return {}
         tn, bl, ag = t.tenants.c, t.billing_links.c, t.agreements.c
+        instants: tuple[ColumnElement[datetime], ...] = (bl.starts_at, bl.ends_at, ag.ended_at, ag.deprovisioned_at)
         if self.session.get_bind().dialect.name == "postgresql":
             chosen = tn.id == any_(bindparam("tenant_ids", wanted, type_=ARRAY(tn.id.type)))
+            # psycopg returns aware datetimes already: skip UTCDateTime's per-value conversion (routing compares
+            # instants, whatever their zone)
+            instants = tuple(type_coerce(c, DateTime(timezone=True)) for c in instants)
         else:
             chosen = tn.id.in_(wanted)
         rows = self.session.execute(
-            select(tn.id, bl.agreement_id, bl.starts_at, bl.ends_at, ag.ended_at, ag.deprovisioned_at)
+            select(tn.id, bl.agreement_id, *instants)
             .select_from(t.tenants)
             .outerjoin(t.billing_links.join(t.agreements, bl.agreement_id == ag.agreement_id), bl.tenant_id == tn.id)
             .where(chosen)
-        )
+        ).tuples()
         out: dict[str, list[BillingPeriod]] = {}
-        for r in rows:
-            periods = out.setdefault(r.id, [])
-            if r.agreement_id is not None:
-                ended = min((x for x in (r.ended_at, r.deprovisioned_at) if x is not None), default=None)
-                periods.append(BillingPeriod(r.id, r.agreement_id, r.starts_at, r.ends_at, ended))
+        for tenant_id, agreement_id, starts_at, ends_at, ended_at, deprovisioned_at in rows:
+            periods = out.setdefault(tenant_id, [])
+            if agreement_id is not None:
+                if ended_at is None or (deprovisioned_at is not None and deprovisioned_at < ended_at):
+                    ended_at = deprovisioned_at  # the agreement ended at the first of the two
+                periods.append(BillingPeriod(tenant_id, agreement_id, starts_at, ends_at, ended_at))
         return out
 
     def add_usage(self, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
