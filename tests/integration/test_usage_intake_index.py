@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from mplink.adapters.catalog_file import load_catalog
 from mplink.adapters.store import tables as t
 from mplink.adapters.store.uow import Store
+from mplink.domain.usage import BillingPeriod
 from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant
+from tests.support.metering_load import link_buyers, seller_only_buyers
 
 
 def test_stored_events_are_skipped_and_the_new_ones_named(store: Store) -> None:
@@ -75,3 +77,28 @@ def test_the_metered_dimensions_are_the_catalogs(store: Store) -> None:
         conn.execute(delete(t.catalog_meta))
     with store.uow() as uow:
         assert uow.metering.metered_dimensions() is None
+
+
+def test_billing_periods_end_when_their_agreement_ends(store: Store) -> None:
+    """R5 routing reads each tenant's links with its agreement's end: the earlier of ended and deprovisioned,
+    none while it runs; a tenant never linked is there with no period, an unknown one is left out."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    ended, deprovisioned = start + timedelta(hours=5), start + timedelta(hours=3)
+    running, stopped, gone = seller_only_buyers(3)
+    link_buyers(store.engine, [running, stopped, gone], start)
+    lonely = create_tenant(store.uow(), "Lonely", "l@example.com", "correct horse battery")
+    ag = t.agreements.c
+    with store.engine.begin() as conn:
+        conn.execute(update(t.agreements).where(ag.agreement_id == stopped.agreement_id).values(ended_at=ended))
+        conn.execute(
+            update(t.agreements)
+            .where(ag.agreement_id == gone.agreement_id)
+            .values(ended_at=ended, deprovisioned_at=deprovisioned)
+        )
+    with store.uow() as uow:
+        periods = uow.metering.billing_periods([running.tenant_id, stopped.tenant_id, gone.tenant_id, lonely, "nobody"])
+    assert periods.keys() == {running.tenant_id, stopped.tenant_id, gone.tenant_id, lonely}
+    assert periods[lonely] == []
+    assert periods[running.tenant_id] == [BillingPeriod(running.tenant_id, running.agreement_id, start, None, None)]
+    assert periods[stopped.tenant_id] == [BillingPeriod(stopped.tenant_id, stopped.agreement_id, start, None, ended)]
+    assert periods[gone.tenant_id] == [BillingPeriod(gone.tenant_id, gone.agreement_id, start, None, deprovisioned)]
