@@ -24,6 +24,8 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -116,11 +118,17 @@ def _record_columns(dimension: Any, quantity: Any, hour: datetime) -> list[Any]:
 
 
 def _insert_records(session: Session, rows: Any) -> int:
-    done = session.connection().execute(
-        insert(t.metering_records)
+    """INSERT ... SELECT of new records; a record already there for its (agreement, dimension, hour) is skipped
+    by the unique key in the insert itself (ON CONFLICT DO NOTHING), not by a probe per row beforehand."""
+    dialect = session.get_bind().dialect.name
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        make(t.metering_records)
         .from_select(_RECORD_COLUMNS, rows)
+        .on_conflict_do_nothing(index_elements=["agreement_id", "dimension", "hour"])
         .execution_options(preserve_rowcount=True)  # psycopg reports -1 for INSERT ... SELECT otherwise
     )
+    done = session.connection().execute(stmt)
     return int(done.rowcount or 0)
 
 
@@ -148,7 +156,8 @@ def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | 
     )
     # 2. a record per running agreement and dimension (R7): first the sums of its usage, then zeros for the
     # rest. Each is joined to the other tables by their keys only, so the plan stays an index probe per row
-    # even before the database has statistics about a freshly loaded hour.
+    # even before the database has statistics about a freshly loaded hour. A record already there (the sums
+    # just written, an ended agreement's final hours written earlier) is skipped by the insert itself.
     totals = (
         select(ue.agreement_id, ue.dimension, func.sum(ue.quantity).label("total"))
         .where(ue.metered_hour == _at(hour))
@@ -158,14 +167,14 @@ def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | 
     used = (
         select(*_record_columns(totals.c.dimension, totals.c.total, hour))
         .select_from(totals.join(t.agreements, ag.agreement_id == totals.c.agreement_id))
-        .where(~_record_exists(totals.c.agreement_id, totals.c.dimension, hour))
+        .where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
     )
     dim = t.dimensions.c
     unused = (
         select(*_record_columns(dim.key, literal(0), hour))
         .select_from(t.agreements.join(t.products, t.products.c.product_code == ag.product_code))
         .join(t.dimensions, dim.product_id == t.products.c.product_id)
-        .where(running_in(hour), mine, ~_record_exists(ag.agreement_id, dim.key, hour))
+        .where(running_in(hour), mine)
     )
     written = _insert_records(session, used) + _insert_records(session, unused)
     # 3. earlier usage that could go into no record: kept as unbilled, with the reason

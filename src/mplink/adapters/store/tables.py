@@ -326,7 +326,8 @@ metering_records = Table(
     Column("dimension", String(255), nullable=False),
     Column("hour", UTCDateTime(), nullable=False),
     Column("quantity", BigInteger, nullable=False),
-    Column("status", _enum(RecordStatus, "record_status"), nullable=False, index=True),
+    # no index of its own: the only status looked up is 'pending', through ix_metering_records_send_queue
+    Column("status", _enum(RecordStatus, "record_status"), nullable=False),
     Column("detail", Text),
     # the send order (domain.usage.SendPriority); NULL until the sender first sees the record
     Column("send_priority", SmallInteger),
