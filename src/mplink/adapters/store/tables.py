@@ -284,7 +284,17 @@ usage_events = Table(
         sqlite_where=text("metered_hour IS NULL AND unbilled_reason IS NULL"),
         postgresql_where=text("metered_hour IS NULL AND unbilled_reason IS NULL"),
     ),
-    Index("ix_usage_events_metered_hour", "metered_hour", "agreement_id", "dimension"),
+    # the usage billed in an hour. Partial: usage still to be metered is not in it, so it costs nothing at
+    # intake, and a look-up of unmetered usage (metered_hour IS NULL) cannot pick it over
+    # ix_usage_events_unmetered's hour range and read every event of the hours still to come
+    Index(
+        "ix_usage_events_metered_hour",
+        "metered_hour",
+        "agreement_id",
+        "dimension",
+        sqlite_where=text("metered_hour IS NOT NULL"),
+        postgresql_where=text("metered_hour IS NOT NULL"),
+    ),
     # late and unbilled usage per tenant, for operators
     Index(
         "ix_usage_events_late_or_unbilled",
