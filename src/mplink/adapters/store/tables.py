@@ -344,7 +344,8 @@ metering_records = Table(
     # a worker's claim on a pending record: nobody else sends it before claimed_until
     Column("claimed_by", String(64)),
     Column("claimed_until", UTCDateTime()),
-    UniqueConstraint("agreement_id", "dimension", "hour", name="uq_metering_records_hour"),
+    # hour first: an hour's records are written together, so they land side by side in this index
+    UniqueConstraint("hour", "agreement_id", "dimension", name="uq_metering_records_hour"),
     # the send queue: pending records in send order, without the sent history
     Index(
         "ix_metering_records_send_queue",
