@@ -495,7 +495,7 @@ class MeteringRepository:
             .select_from(t.tenants)
             .outerjoin(t.billing_links.join(t.agreements, bl.agreement_id == ag.agreement_id), bl.tenant_id == tn.id)
             .where(chosen)
-        ).tuples()
+        )
         out: dict[str, list[BillingPeriod]] = {}
         for tenant_id, agreement_id, starts_at, ends_at, ended_at, deprovisioned_at in rows:
             periods = out.setdefault(tenant_id, [])
