@@ -19,6 +19,7 @@ from mplink.adapters.store.migrate import upgrade
 from mplink.adapters.store.uow import Store
 from mplink.domain.clock import HOUR, hour_of
 from mplink.services.catalog import load_catalog as store_catalog
+from mplink.services.metering import METERING_GRACE
 from tests.support.metering_load import (
     compare,
     expected_records,
@@ -50,7 +51,8 @@ def test_sigterm_finishes_the_batch_in_flight_and_gives_the_rest_back(
     upgrade(url)
     store = Store(url)
     store_catalog(store.uow(), load_catalog())
-    first = hour_of(datetime.now(UTC)) - 2 * HOUR
+    # the last two hours a worker meters now (an hour is metered once its grace after the hour has passed)
+    first = hour_of(datetime.now(UTC) - METERING_GRACE) - 2 * HOUR
     hours = [first, first + HOUR]
     buyers = subscribe_buyers(running_sandbox.box.market, 40, first)  # 40 x 6 dimensions x 2 hours = 480 records
     link_buyers(store.engine, buyers, first)
