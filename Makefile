@@ -41,8 +41,12 @@ test-reliability: $(STAMP)
 bench: $(STAMP) system-deps
 	@$(BIN)/python -m benchmarks
 
+#: make demo PORT=8100 SANDBOX_PORT=4666 picks the ports (DESIGN.md)
+PORT ?= 8000
+SANDBOX_PORT ?= 4566
+
 demo: $(STAMP) system-deps
-	$(BIN)/mplink demo
+	$(BIN)/mplink demo --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mplink.db
