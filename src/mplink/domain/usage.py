@@ -281,6 +281,10 @@ def hours_to_meter(metered_through: datetime | None, last_finished: datetime, no
     return out
 
 
+#: how operators' views name usage that came late and was billed in a later hour (not an UnbilledReason: it is billed)
+LATE_BILLED = "late_billed"
+
+
 class UnbilledReason(StrEnum):
     """Why stored usage is not in any record AWS will bill (reported per tenant, never dropped)."""
 

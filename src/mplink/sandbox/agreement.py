@@ -15,12 +15,12 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from mplink.sandbox.agreement_errors import conflict, invalid, not_found
-from mplink.sandbox.agreement_paging import page, query_digest
 from mplink.sandbox.agreement_search import parse_query
 from mplink.sandbox.agreement_terms import check_amendment, check_new, term_items
 from mplink.sandbox.catalog import Offer, Product
 from mplink.sandbox.ids import AGREEMENT_TYPE, CATALOG_NAME, RESOURCE_TYPE, new_id, proposal_id, term_ids
 from mplink.sandbox.model import SbAgreement, SbRequest, SbToken
+from mplink.sandbox.paging import page, query_digest, with_next_token
 
 if TYPE_CHECKING:
     from mplink.sandbox.marketplace import Marketplace
@@ -113,10 +113,7 @@ class AgreementApi:
             found.sort(key=query.sort_key, reverse=query.descending)
             digest = query_digest("SearchAgreements", caller, query.fingerprint)
             items, token = page(found, p.get("nextToken"), p.get("maxResults", 50), digest)
-            out: dict[str, Any] = {"agreementViewSummaries": items}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"agreementViewSummaries": items}, token)
 
     def get_agreement_terms(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.m.lock:
@@ -126,10 +123,7 @@ class AgreementApi:
             terms, token = page(
                 term_items(product, offer, a.auto_renew), p.get("nextToken"), p.get("maxResults", 50), digest
             )
-            out: dict[str, Any] = {"acceptedTerms": terms}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"acceptedTerms": terms}, token)
 
     # -- agreement requests ---------------------------------------------------------------------------------------
     def create_agreement_request(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -355,10 +349,7 @@ class AgreementApi:
                 found.append({k: v for k, v in item.items() if v is not None})
             digest = query_digest("ListAgreementRequests", caller, catalog, status, resource)
             items, token = page(found, p.get("nextToken"), p.get("maxResults", 20), digest)
-            out: dict[str, Any] = {"items": items}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"items": items}, token)
 
     def cancel_agreement_request(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
         """CancelAgreementRequest. [model] only "PENDING_APPROVAL status, or ... APPROVED status when no
@@ -390,10 +381,7 @@ class AgreementApi:
             terms = term_items(product, offer, req.auto_renew, only=req.term_ids)
             digest = query_digest("GetAgreementRequestTerms", caller, req.request_id)
             items, token = page(terms, p.get("nextToken"), p.get("maxResults", 50), digest)
-            out: dict[str, Any] = {"terms": items}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"terms": items}, token)
 
     def accept_agreement_request(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
         """AcceptAgreementRequest: [model] returns "the agreement created or modified by accepting the agreement

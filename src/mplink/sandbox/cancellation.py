@@ -27,7 +27,7 @@ from mplink.sandbox.errors import SandboxError
 from mplink.sandbox.event_shapes import cancellation_request_events
 from mplink.sandbox.ids import AGREEMENT_TYPE, CATALOG_NAME, new_id
 from mplink.sandbox.model import SbAgreement, SbCancellationRequest
-from mplink.sandbox.paging import page
+from mplink.sandbox.paging import page, with_next_token
 
 if TYPE_CHECKING:
     from mplink.sandbox.marketplace import Marketplace
@@ -315,10 +315,7 @@ class CancellationApi:
                 key=lambda cr: (cr.created_at, cr.request_id),
             )
             items, token = page(found, p.get("nextToken"), p.get("maxResults", 50))
-            out: dict[str, Any] = {"items": [self._summary(cr) for cr in items]}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"items": [self._summary(cr) for cr in items]}, token)
 
     # -- timed work --------------------------------------------------------------------------------------------
     def tick(self, now: datetime) -> None:

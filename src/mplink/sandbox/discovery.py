@@ -23,6 +23,7 @@ from mplink.sandbox.catalog import Offer, Product
 from mplink.sandbox.errors import SandboxError, validation
 from mplink.sandbox.ids import CATALOG_NAME, proposal_id, term_ids
 from mplink.sandbox.model import SbAgreement
+from mplink.sandbox.paging import with_next_token
 from mplink.sandbox.protocol import DISCOVERY, service_model
 
 if TYPE_CHECKING:
@@ -281,10 +282,7 @@ class DiscoveryApi:
                 found.sort(key=lambda hit: -hit[1] if descending else hit[1])
             summaries = [self._listing_summary(product) for product, _ in found]
             items, token = self._page(caller, "SearchListings", p, summaries, 25)
-            out: dict[str, Any] = {"totalResults": len(found), "listingSummaries": items}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"totalResults": len(found), "listingSummaries": items}, token)
 
     def search_facets(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.m.lock:
@@ -386,10 +384,7 @@ class DiscoveryApi:
                 }
             }
             items, token = self._page(caller, "ListFulfillmentOptions", p, [option], 25)
-            out: dict[str, Any] = {"locale": locale, "fulfillmentOptions": items}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"locale": locale, "fulfillmentOptions": items}, token)
 
     def list_listing_attributes(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
         """The catalog holds no case studies, specializations or trust center: a known listing has no attributes."""
@@ -464,10 +459,7 @@ class DiscoveryApi:
                         }
                     )
             items, token = self._page(caller, "ListPurchaseOptions", p, options, 25)
-            out: dict[str, Any] = {"purchaseOptions": items}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"purchaseOptions": items}, token)
 
     def get_offer(self, caller: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.m.lock:
@@ -532,7 +524,4 @@ class DiscoveryApi:
             if "RenewalTerm" in ids:
                 terms.append({"renewalTerm": {"id": ids["RenewalTerm"], "type": "RenewalTerm"}})
             items, token = self._page(caller, "GetOfferTerms", p, terms, 10)
-            out: dict[str, Any] = {"offerTerms": items}
-            if token:
-                out["nextToken"] = token
-            return out
+            return with_next_token({"offerTerms": items}, token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mplink.sandbox.errors import SandboxError
-from mplink.sandbox.paging import page
+from mplink.sandbox.paging import page, with_next_token
 
 if TYPE_CHECKING:
     from mplink.sandbox.marketplace import Marketplace
@@ -61,10 +61,7 @@ class EntitlementApi:
             elif token is None and items and self.m.chance(self.m.faults.empty_page_pct):
                 return {"Entitlements": [], "NextToken": "empty-page"}
             items_page, next_token = page(items, token, max_results)
-            out: dict[str, Any] = {"Entitlements": items_page}
-            if next_token:
-                out["NextToken"] = next_token
-            return out
+            return with_next_token({"Entitlements": items_page}, next_token, key="NextToken")
 
     @staticmethod
     def _matches(ent: dict[str, Any], filters: dict[str, list[str]]) -> bool:

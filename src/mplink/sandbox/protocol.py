@@ -191,6 +191,14 @@ def _join(path: str, name: str, verbatim: bool) -> str:
     return f"{path}.{wire}" if path else wire
 
 
+def _element(item: Any, shape: Shape, where: str, output: bool) -> Iterator[Violation]:
+    """A list member or map value: null is a violation of its own, anything else is checked against its shape."""
+    if item is None:
+        yield Violation(where, "Value null", _NULL)
+    else:
+        yield from violations(item, shape, where, output=output)
+
+
 def violations(value: Any, shape: Shape, path: str = "", *, output: bool = False) -> Iterator[Violation]:
     """Every constraint of ``shape`` that ``value`` breaks, walking nested structures, lists and maps: required
     members, types, length and list size, value ranges, patterns, enums, unions.
@@ -231,11 +239,7 @@ def violations(value: Any, shape: Shape, path: str = "", *, output: bool = False
             return
         yield from _size(bad, len(value), meta, "length")
         for i, item in enumerate(value, 1):
-            where = f"{path}.{i}.member"
-            if item is None:
-                yield Violation(where, "Value null", _NULL)
-            else:
-                yield from violations(item, shape.member, where, output=output)
+            yield from _element(item, shape.member, f"{path}.{i}.member", output)
     elif t == "map":
         if not isinstance(value, dict):
             yield bad("Member must be a map")
@@ -245,11 +249,7 @@ def violations(value: Any, shape: Shape, path: str = "", *, output: bool = False
             broken = [v.constraint for v in violations(key, shape.key, path, output=output)]
             if broken:
                 yield bad(f"Map keys must satisfy constraint: [{', '.join(broken)}]")
-            where = f"{path}.{key}"
-            if item is None:
-                yield Violation(where, "Value null", _NULL)
-            else:
-                yield from violations(item, shape.value, where, output=output)
+            yield from _element(item, shape.value, f"{path}.{key}", output)
     elif t == "string":
         if not isinstance(value, str):
             yield bad("Member must be a string")

@@ -11,6 +11,7 @@ import structlog
 from mplink.domain.clock import HOUR, hour_of, now_utc, utc
 from mplink.domain.errors import InvalidValue, NotAuthorized, NotFound
 from mplink.domain.usage import (
+    LATE_BILLED,
     METERING_LOOKBACK,
     BillingPeriods,
     HourRefusal,
@@ -254,7 +255,6 @@ class MeteringStatus:
 
 
 #: UsageIssue.reason of usage that came late and was billed in a later hour; every other reason is unbilled
-LATE_BILLED = "late_billed"
 
 
 def usage_issue_dict(issue: UsageIssue) -> dict[str, object]:

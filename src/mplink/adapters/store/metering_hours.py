@@ -35,11 +35,10 @@ from mplink.adapters.store import tables as t
 from mplink.adapters.store.types import UTCDateTime
 from mplink.domain.agreement import FINAL_METERING_WINDOW, Agreement
 from mplink.domain.clock import HOUR
-from mplink.domain.usage import RecordStatus, UnbilledReason
+from mplink.domain.usage import LATE_BILLED, RecordStatus, UnbilledReason
 from mplink.services.ports import MissedHour, PendingLoad, UsageIssue
 
 STATE = "hours"
-LATE_BILLED = "late_billed"
 
 ue = t.usage_events.c
 ag = t.agreements.c
