@@ -1,6 +1,11 @@
 """SIGTERM to `mplink worker` while it sends a backlog: the BatchMeterUsage call in flight finishes and is
 recorded, the rest of its claimed page is given back at once, and the process exits cleanly; a worker started
-afterwards sends the rest, so AWS ends up with exactly the expected records (none missing, none twice)."""
+afterwards sends the rest, so AWS ends up with exactly the expected records (none missing, none twice).
+
+AWS behaviour relied on, as the sandbox enforces it: the seller's quota of BatchMeterUsage calls (AWS
+Marketplace Metering Service quotas, 10 requests a second), which keeps the backlog in flight long enough to
+stop the worker mid-way; and BatchMeterUsage's answer to a record it already has (botocore model
+meteringmarketplace, UsageRecordResult.Status: a record sent again is not billed twice)."""
 
 from __future__ import annotations
 
