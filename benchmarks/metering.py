@@ -1,12 +1,12 @@
 """Metering figures: the sender at the sandbox's 10 requests/s quota, calls per 25 records, aggregation of
 1,000,000 usage events (time and peak memory) and a worker's peak memory with 1,000,000 pending records.
 
-Memory is the peak resident set size (VmHWM) of the process doing the work: a child process of its own, so
-the bench's own data never counts."""
+Memory is the peak resident set size (VmHWM) of the process doing the work: a fresh process of its own
+(benchmarks.aggregate_worker, `mplink worker` for the backlog), so the bench's own data and modules never count."""
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import random
 import signal
@@ -73,7 +73,9 @@ def _sandbox_state(path: Path, count: int, start: datetime) -> list[Buyer]:
 
 
 def _spread(buyers: list[Buyer], hours: list[datetime], total: int, rng: random.Random) -> Iterator[dict[str, Any]]:
-    """``total`` usage events, round-robin over the buyers, then over the hours."""
+    """``total`` usage events, round-robin over the buyers, then over the hours, stored as intake stores them:
+    one in a hundred came after its hour was written (late, ``metered_hour`` empty), the rest on time (marked
+    with their own hour, domain.usage.billed_in_own_hour)."""
     _, _, dims = product_dimensions()
     received = max(hours) + HOUR
     for i in range(total):
@@ -88,6 +90,7 @@ def _spread(buyers: list[Buyer], hours: list[datetime], total: int, rng: random.
             "hour": hour,
             "agreement_id": b.agreement_id,
             "received_at": received,
+            "metered_hour": None if i % 100 == 0 else hour,
         }
 
 
@@ -144,19 +147,6 @@ def bench_sender() -> None:
     emit("metering.calls_per_record", (done / BATCH) / calls if calls else 0.0, "full batches per call")
 
 
-def _aggregate_child(url: str, hours: list[datetime], out: Any) -> None:
-    """In a process of its own: write the hourly records of ``hours``; send back seconds and peak RSS."""
-    import resource
-
-    store = Store(url)
-    started = time.perf_counter()
-    for h in hours:
-        meter_hour(store.uow, h)
-    elapsed = time.perf_counter() - started
-    store.dispose()
-    out.send((elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
-
-
 def _aggregate(url: str) -> tuple[float, float, int]:
     """1,000,000 usage events of 10,000 agreements over 24 hours into hourly records (1.44 million of them)."""
     buyers_n, events = scaled(10_000), scaled(1_000_000)
@@ -169,13 +159,19 @@ def _aggregate(url: str) -> tuple[float, float, int]:
     link_buyers(store.engine, buyers, first)
     store_usage(store.engine, _spread(buyers, hours, events, random.Random(2)))
     store.dispose()
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_aggregate_child, args=(url, hours, child))
-    proc.start()
-    seconds, peak = parent.recv()
-    proc.join()
-    return seconds, peak, events
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.aggregate_worker", url, *(h.isoformat() for h in hours)],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"# aggregate: {events} events into {buyers_n * 6 * len(hours)} records; the process had"
+        f" {figures['import_mb']:.0f} MB after its imports",
+        file=sys.stderr,
+    )
+    return figures["seconds"], figures["peak_mb"], events
 
 
 def bench_aggregate() -> None:

@@ -8,29 +8,32 @@ UTC on the first day of the next month"."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mplink.adapters.aws import SellerMarketplace
+from mplink.adapters.store import tables as t
 from mplink.adapters.store.uow import Store
 from mplink.domain.agreement import Agreement
 from mplink.domain.clock import HOUR, hour_of
-from mplink.domain.usage import HourRefusal, MeteringRecord, active_during
-from mplink.services.metering import catch_up, meter_hour, metering_status
+from mplink.domain.usage import HourRefusal, MeteringRecord, UsageEvent, active_during
+from mplink.services.metering import catch_up, ingest_usage, meter_hour, metering_status
 from mplink.services.ports import UsageIssue
-from mplink.services.tenants import create_tenant
 from mplink.worker import Worker
 from tests.support.buyer import subscribe
 from tests.support.journey import link, token_for, usage
+from tests.support.metering_load import Buyer, link_buyers
 from tests.support.sandbox_fixtures import PRIVATE_OFFER, PRODUCT_CODE, SRC, RunningSandbox
 from tests.support.seller_fixtures import World
 
 DIMENSIONS = 6  # the seed's product meters six dimensions
 DIMENSION = "conformity_accounts"
+TENANT = "tenant-1"
 
 
 def sandbox_now(sb: RunningSandbox) -> datetime:
@@ -164,29 +167,88 @@ def test_the_bulk_sql_writes_records_for_exactly_the_agreements_the_domain_says_
 
 
 def _store_with_usage(store: Store, rows: list[tuple[str, datetime, int]]) -> str:
-    """One tenant paying through agmt-1 (accepted long before), and its usage as stored by the intake."""
-    tenant = create_tenant(store.uow(), "Example", "admin@example.com", "correct horse battery")
-    with store.uow() as uow:
-        uow.session.add(
-            Agreement(
-                "agmt-1", product_code=PRODUCT_CODE, aws_account_id=SRC, accepted_at=datetime(2026, 1, 1, tzinfo=UTC)
-            )
-        )
-        uow.commit()
-    add_usage(store, tenant, rows)
-    return tenant
+    """One tenant paying through agmt-1 (linked long before), and its usage stored through the intake."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    link_buyers(store.engine, [Buyer(TENANT, "agmt-1", SRC, f"arn:aws:license-manager::{SRC}:license:l-1")], start)
+    add_usage(store, TENANT, rows)
+    return TENANT
 
 
 def add_usage(store: Store, tenant: str, rows: list[tuple[str, datetime, int]]) -> None:
+    """POST /api/v1/usage's use case: the events are routed and stored, on time ones marked with their hour."""
+    events = [UsageEvent(tenant, DIMENSION, qty, at, key) for key, at, qty in rows]
+    assert ingest_usage(store.uow(), events).accepted == len(rows)
+
+
+def marked(store: Store) -> dict[str, datetime | None]:
+    """Each stored event's idempotency key and the hour whose record bills it (None: not settled yet)."""
+    ue = t.usage_events.c
+    with store.engine.connect() as c:
+        return {r.idempotency_key: r.metered_hour for r in c.execute(select(ue.idempotency_key, ue.metered_hour))}
+
+
+def billed(store: Store, hour: datetime) -> int:
+    mr = t.metering_records.c
+    with store.engine.connect() as c:
+        quantity = c.execute(
+            select(mr.quantity).where(mr.hour == hour, mr.agreement_id == "agmt-1", mr.dimension == DIMENSION)
+        ).scalar_one()
+    return int(quantity)
+
+
+def test_usage_on_time_is_marked_with_its_hour_at_intake_and_late_usage_when_an_hour_is_written(
+    store: Store,
+) -> None:
+    """The hour's writing touches only late usage: usage that came before its hour was written carries the
+    hour from intake; usage that came after is marked by the next hour written, and billed there."""
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    _store_with_usage(store, [("a", hour + timedelta(minutes=5), 2), ("b", hour + timedelta(minutes=50), 3)])
+    assert marked(store) == {"a": hour, "b": hour}
+    catch_up(store.uow, now=hour + HOUR + timedelta(minutes=6))
+    add_usage(store, TENANT, [("late", hour + timedelta(minutes=20), 7), ("next", hour + HOUR, 1)])
+    assert marked(store) == {"a": hour, "b": hour, "late": None, "next": hour + HOUR}
+    catch_up(store.uow, now=hour + 2 * HOUR + timedelta(minutes=6))
+    assert marked(store)["late"] == hour + HOUR
+    assert (billed(store, hour), billed(store, hour + HOUR)) == (5, 7 + 1)
+    assert metering_status(store.uow()).usage_issues == [UsageIssue(TENANT, "late_billed", 1, 7)]
+
+
+def test_usage_marked_at_intake_whose_agreement_did_not_run_in_its_hour_is_settled_like_late_usage(
+    store: Store,
+) -> None:
+    """Marked with its hour at intake, but by the time the hour is written AWS no longer knows the buyer (the
+    agreement has no account): no record bills it, so the mark is taken back and the usage is reported."""
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    _store_with_usage(store, [("a", hour + timedelta(minutes=5), 2)])
+    with store.engine.begin() as c:
+        c.execute(update(t.agreements).where(t.agreements.c.agreement_id == "agmt-1").values(aws_account_id=None))
+    catch_up(store.uow, now=hour + HOUR + timedelta(minutes=6))
+    assert marked(store) == {"a": None}
+    catch_up(store.uow, now=hour + 2 * HOUR + timedelta(minutes=6))
+    assert metering_status(store.uow()).usage_issues == [UsageIssue(TENANT, "not_metered", 1, 2)]
+
+
+def test_an_hour_is_not_written_while_usage_of_it_is_being_stored(store: Store) -> None:
+    """Intake holds the metered-through point while it stores: a worker writing the hour waits for it, then
+    bills the usage stored meanwhile (without the hold, the usage would carry an hour already written)."""
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    _store_with_usage(store, [("a", hour + timedelta(minutes=5), 2)])
+    catch_up(store.uow, now=hour + timedelta(minutes=6))  # metered through the hour before
+    row = {"tenant_id": TENANT, "idempotency_key": "held", "dimension": DIMENSION, "quantity": 4,
+           "occurred_at": hour + timedelta(minutes=9), "hour": hour, "agreement_id": "agmt-1",
+           "received_at": hour + timedelta(minutes=59)}  # fmt: skip
     with store.uow() as uow:
-        uow.metering.add_usage(
-            [
-                {"tenant_id": tenant, "idempotency_key": key, "dimension": DIMENSION, "quantity": qty,
-                 "occurred_at": at, "hour": hour_of(at), "agreement_id": "agmt-1", "received_at": at}
-                for key, at, qty in rows
-            ]
-        )  # fmt: skip
+        through = uow.metering.hold_metered_through()
+        assert through == hour - HOUR
+        worker = threading.Thread(target=meter_hour, args=(store.uow, hour))
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive(), "the hour was written while usage of it was being stored"
+        uow.metering.add_usage([{**row, "metered_hour": hour}])
         uow.commit()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert billed(store, hour) == 2 + 4
 
 
 def test_late_usage_of_an_agreement_that_ended_is_kept_unbilled_with_the_reason(store: Store) -> None:

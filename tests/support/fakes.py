@@ -310,6 +310,9 @@ class FakeMetering:
     def metered_through(self, *, lock: bool = False) -> datetime | None:
         return self.data.metered_through
 
+    def hold_metered_through(self) -> datetime | None:
+        return self.data.metered_through
+
     def set_metered_through(self, hour: datetime, at: datetime) -> None:
         if self.data.metered_through is None or self.data.metered_through < hour:
             self.data.metered_through = hour
@@ -320,8 +323,14 @@ class FakeMetering:
             row.get("metered_hour") is None and row.get("unbilled_reason") is None and row["agreement_id"] is not None
         )
 
+    def _not_in_a_record(self, row: dict[str, object]) -> bool:
+        if row.get("unbilled_reason") is not None or row["agreement_id"] is None:
+            return False
+        marked = row.get("metered_hour")
+        return marked is None or (row["agreement_id"], row["dimension"]) not in self.recorded_in_hour(marked)  # type: ignore[arg-type]
+
     def oldest_unmetered_usage_hour(self) -> datetime | None:
-        hours = [r["hour"] for r in self.data.usage if self._unbilled(r)]
+        hours = [r["hour"] for r in self.data.usage if self._not_in_a_record(r)]
         return min(hours) if hours else None  # type: ignore[type-var]
 
     def write_hour(self, hour: datetime, agreement_ids: Sequence[str] | None = None) -> int:
@@ -356,6 +365,11 @@ class FakeMetering:
                 if (rec.agreement_id, rec.dimension) not in have:
                     self.add_record(rec)
                     written += 1
+        recorded = self.recorded_in_hour(hour)
+        for r in self.data.usage:
+            mine = named is None or r["agreement_id"] in named
+            if r.get("metered_hour") == hour and mine and (r["agreement_id"], r["dimension"]) not in recorded:
+                r["metered_hour"] = None  # marked at intake, and its agreement did not run in the hour after all
         for r in self.data.usage:
             if self._unbilled(r) and r["hour"] < hour and (named is None or r["agreement_id"] in named):  # type: ignore[operator]
                 agreement = self.data.agreements[str(r["agreement_id"])]
@@ -365,9 +379,9 @@ class FakeMetering:
         return written
 
     def miss_hour(self, hour: datetime, reason: str, at: datetime) -> MissedHour:
-        rows = [r for r in self.data.usage if self._unbilled(r) and r["hour"] == hour]
+        rows = [r for r in self.data.usage if r["hour"] == hour and self._not_in_a_record(r)]
         for r in rows:
-            r["unbilled_reason"] = UnbilledReason.HOUR_MISSED.value
+            r["unbilled_reason"], r["metered_hour"] = UnbilledReason.HOUR_MISSED.value, None
         quantity = sum(int(r["quantity"]) for r in rows)  # type: ignore[call-overload]
         missed = MissedHour(hour, reason, len(rows), quantity, at)
         self.data.missed_hours.setdefault(hour, missed)

@@ -14,7 +14,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mplink.domain.clock import HOUR, hour_of, now_utc
-from mplink.domain.usage import HourRefusal, UnbilledReason, UsageEvent, hour_refusal, hours_to_meter
+from mplink.domain.usage import (
+    HourRefusal,
+    RoutedUsage,
+    UnbilledReason,
+    UsageEvent,
+    billed_in_own_hour,
+    hour_refusal,
+    hours_to_meter,
+)
 from mplink.services.metering import catch_up, ingest_usage, meter_hour, metering_status
 from mplink.services.ports import UsageIssue
 from mplink.worker import Worker
@@ -156,6 +164,31 @@ def test_late_usage_is_billed_in_the_agreements_next_hour(w: World) -> None:
     late = next(r for r in w.uow.committed.usage if r["idempotency_key"] == "late")
     assert (late["metered_hour"], late["late"], late.get("unbilled_reason")) == (hour + HOUR, True, None)
     assert metering_status(w.uow).usage_issues == [UsageIssue("t1", "late_billed", 1, 5)]
+
+
+def test_usage_is_marked_with_its_own_hour_at_intake_only_while_that_hour_is_sure_to_bill_it() -> None:
+    hour = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    routed = RoutedUsage(UsageEvent("t1", "d", 1, hour + timedelta(minutes=5), "k"), hour, "agmt-1")
+    assert billed_in_own_hour(routed, None, agreement_ended=False) == hour  # nothing metered yet
+    assert billed_in_own_hour(routed, hour - HOUR, agreement_ended=False) == hour
+    assert billed_in_own_hour(routed, hour, agreement_ended=False) is None  # its hour is written: late
+    assert billed_in_own_hour(routed, hour - HOUR, agreement_ended=True) is None  # final hours go early (R6)
+    nobody = RoutedUsage(routed.event, hour, None)
+    assert billed_in_own_hour(nobody, hour - HOUR, agreement_ended=False) is None  # R5: nobody paid
+
+
+def test_usage_of_an_ended_agreement_whose_final_hour_is_out_is_reported_not_counted_as_billed(w: World) -> None:
+    """The agreement ended and its final hour went out early (R6) before the hour was metered for everyone;
+    usage of that hour arriving now is not in the record sent, so it must not be taken as billed by it."""
+    hour = hour_of(now_utc()) - 3 * HOUR
+    catch_up(w.uow, now=hour + timedelta(minutes=6))  # metered through the hour before
+    w.uow.committed.agreements["agmt-src"].ended_at = hour + timedelta(minutes=20)
+    catch_up(w.uow, now=hour + timedelta(minutes=26))  # the final hour, written early
+    assert records_per_hour(w)[hour] == DIMENSIONS
+    ingest_usage(w.uow, [UsageEvent("t1", dimension(w), 5, hour + timedelta(minutes=10), "after-final")])
+    catch_up(w.uow, now=hour + 2 * HOUR + timedelta(minutes=6))
+    assert quantity(w, hour) == 0
+    assert metering_status(w.uow).usage_issues == [UsageIssue("t1", UnbilledReason.AGREEMENT_ENDED.value, 1, 5)]
 
 
 def test_late_usage_of_an_agreement_that_ended_is_kept_as_unbilled(w: World) -> None:

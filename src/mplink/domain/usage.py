@@ -83,6 +83,12 @@ class BillingPeriods:
         for p in periods:
             self._by_tenant[p.tenant_id].append(p)
 
+    def agreement_ended(self, tenant_id: str, agreement_id: str) -> bool:
+        """Whether the agreement (one of the tenant's) has ended or was deprovisioned, at any time."""
+        return any(
+            p.agreement_id == agreement_id and p.agreement_ended is not None for p in self._by_tenant.get(tenant_id, ())
+        )
+
     def payer_at(self, tenant_id: str, at: datetime) -> str | None:
         for p in self._by_tenant.get(tenant_id, ()):
             if p.starts_at <= at and (p.ends_at is None or at < p.ends_at):
@@ -98,6 +104,19 @@ def route_usage(event: UsageEvent, history: PaymentHistory, dimensions: frozense
         )
     at = utc(event.timestamp)
     return RoutedUsage(event=event, hour=hour_of(at), agreement_id=history.payer_at(event.tenant_id, at))
+
+
+def billed_in_own_hour(routed: RoutedUsage, metered_through: datetime | None, agreement_ended: bool) -> datetime | None:
+    """The hour whose record bills usage being stored, when that is already certain at intake: its own hour, if
+    that hour is not metered yet and its agreement has not ended (an ended agreement's final hours are written
+    early, R6, so a record of that hour may be out already). Marked at intake, usage on time costs the hour's
+    writing no write of its own; anything else (late usage, ended agreements) is settled when hours are written.
+    The caller holds the metered-through point while it stores, so the hour cannot be written in between."""
+    if routed.agreement_id is None or agreement_ended:
+        return None
+    if metered_through is not None and routed.hour <= metered_through:
+        return None
+    return routed.hour
 
 
 class RecordStatus(StrEnum):

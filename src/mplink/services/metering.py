@@ -16,6 +16,7 @@ from mplink.domain.usage import (
     BillingPeriods,
     HourRefusal,
     UsageEvent,
+    billed_in_own_hour,
     hour_refusal,
     hours_to_meter,
     route_usage,
@@ -59,6 +60,8 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
         raise InvalidValue(f"at most {MAX_EVENTS} events per request")
     now = now_utc()
     with uow:
+        # held until commit: no hour is written while these events are stored (see billed_in_own_hour)
+        through = uow.metering.hold_metered_through()
         dimensions = uow.metering.metered_dimensions()
         if dimensions is None:
             raise NotFound("no catalog loaded yet")
@@ -92,6 +95,9 @@ def ingest_usage(uow: UnitOfWork, events: list[UsageEvent], allowed_tenant: str 
                     "hour": r.hour,
                     "agreement_id": r.agreement_id,
                     "received_at": now,
+                    "metered_hour": billed_in_own_hour(
+                        r, through, r.agreement_id is not None and payers.agreement_ended(key[0], r.agreement_id)
+                    ),
                 }
             )
         # events stored before (their idempotency key) are skipped by the store, on its unique index

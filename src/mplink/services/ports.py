@@ -297,6 +297,11 @@ class MeteringRepository(Protocol):
         point until the transaction ends, so one worker meters an hour at a time."""
         ...
 
+    def hold_metered_through(self) -> datetime | None:
+        """The last hour metered, held until the transaction ends against ``metered_through(lock=True)`` but not
+        against other holders: usage stored meanwhile knows whether its hour is still to be written."""
+        ...
+
     def set_metered_through(self, hour: datetime, at: datetime) -> None:
         """Move the point forward to ``hour`` (never back)."""
         ...
@@ -307,7 +312,9 @@ class MeteringRepository(Protocol):
         """Write ``hour``'s records in bulk, for every agreement (or those named) that ran in it and has none
         there yet: one per dimension, its usage summed, zero when unused (R7). Usage of earlier hours still
         unbilled goes into the same record (late usage) while its agreement runs in ``hour``; usage of
-        earlier hours that cannot go anywhere is marked unbilled with the reason. Returns the records written."""
+        earlier hours that cannot go anywhere is marked unbilled with the reason. Usage marked at intake as
+        billed in ``hour`` (``billed_in_own_hour``) that gets no record there is unmarked, to be settled like late
+        usage. Returns the records written."""
         ...
 
     def miss_hour(self, hour: datetime, reason: str, at: datetime) -> MissedHour:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -90,8 +91,9 @@ def _unbilled() -> ColumnElement[bool]:
     return and_(ue.metered_hour.is_(None), ue.unbilled_reason.is_(None), ue.agreement_id.is_not(None))
 
 
-def _record_exists(agreement_id: Any, dimension: Any, hour: datetime) -> ColumnElement[bool]:
-    return exists().where(mr.agreement_id == agreement_id, mr.dimension == dimension, mr.hour == _at(hour))
+def _record_exists(agreement_id: Any, dimension: Any, hour: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    when = _at(hour) if isinstance(hour, datetime) else hour
+    return exists().where(mr.agreement_id == agreement_id, mr.dimension == dimension, mr.hour == when)
 
 
 _RECORD_COLUMNS = [
@@ -139,16 +141,34 @@ def _insert_records(session: Session, rows: Any) -> int:
 
 
 def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | None = None) -> int:
-    """See ports.MeteringRepository.write_hour: three statements, whatever the hour's size."""
+    """See ports.MeteringRepository.write_hour: four statements, whatever the hour's size. Usage on time was
+    marked with this hour at intake (domain.usage.billed_in_own_hour), so only late usage is written to here.
+
+    On PostgreSQL the statements are planned without nested loops: the hour's rows are new, so the database's
+    statistics know nothing of them and would pick a loop over "one" record that is in fact tens of thousands
+    (seconds an hour instead of milliseconds). Hash joins cost a pass over the running agreements, whatever
+    the statistics say."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(text("SET LOCAL enable_nestloop = off"))
+    try:
+        return _write_hour(session, hour, agreement_ids)
+    finally:
+        if postgres:
+            session.execute(text("RESET enable_nestloop"))
+
+
+def _write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | None) -> int:
     mine = ag.agreement_id.in_(list(agreement_ids)) if agreement_ids is not None else true()
+    dim = t.dimensions.c
     metered_dimension = (
         select(1)
         .select_from(t.agreements.join(t.products, t.products.c.product_code == ag.product_code))
-        .join(t.dimensions, t.dimensions.c.product_id == t.products.c.product_id)
-        .where(ag.agreement_id == ue.agreement_id, t.dimensions.c.key == ue.dimension, running_in(hour), mine)
+        .join(t.dimensions, dim.product_id == t.products.c.product_id)
+        .where(ag.agreement_id == ue.agreement_id, dim.key == ue.dimension, running_in(hour), mine)
         .exists()
     )
-    # 1. usage of this hour, and late usage of earlier hours, goes into this hour's records
+    # 1. usage of earlier hours not billed yet (late usage) goes into this hour's records
     session.execute(
         update(t.usage_events)
         .where(
@@ -160,30 +180,37 @@ def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | 
         .values(metered_hour=_at(hour), late=ue.hour < _at(hour))
         .execution_options(synchronize_session=False)
     )
-    # 2. a record per running agreement and dimension (R7): first the sums of its usage, then zeros for the
-    # rest. Each is joined to the other tables by their keys only, so the plan stays an index probe per row
-    # even before the database has statistics about a freshly loaded hour. A record already there (the sums
-    # just written, an ended agreement's final hours written earlier) is skipped by the insert itself.
+    # 2. a record per running agreement and dimension (R7): the sum of the usage marked with this hour, zero
+    # when there is none. Joined by keys only, so the plan stays an index probe per row even before the
+    # database has statistics about a freshly loaded hour. A record already there (an ended agreement's final
+    # hours, written earlier) is skipped by the insert itself.
     totals = (
         select(ue.agreement_id, ue.dimension, func.sum(ue.quantity).label("total"))
         .where(ue.metered_hour == _at(hour))
         .group_by(ue.agreement_id, ue.dimension)
         .subquery()
     )
-    used = (
-        select(*_record_columns(totals.c.dimension, totals.c.total, hour))
-        .select_from(totals.join(t.agreements, ag.agreement_id == totals.c.agreement_id))
-        .where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
-    )
-    dim = t.dimensions.c
-    unused = (
-        select(*_record_columns(dim.key, literal(0), hour))
+    records = (
+        select(*_record_columns(dim.key, func.coalesce(totals.c.total, 0), hour))
         .select_from(t.agreements.join(t.products, t.products.c.product_code == ag.product_code))
         .join(t.dimensions, dim.product_id == t.products.c.product_id)
+        .outerjoin(totals, and_(totals.c.agreement_id == ag.agreement_id, totals.c.dimension == dim.key))
         .where(running_in(hour), mine)
     )
-    written = _insert_records(session, used) + _insert_records(session, unused)
-    # 3. earlier usage that could go into no record: kept as unbilled, with the reason
+    written = _insert_records(session, records)
+    # 3. usage marked with this hour at intake that has no record here (its agreement did not run in the hour
+    # after all, or does not meter the dimension): unmarked, so it is settled as late usage is
+    session.execute(
+        update(t.usage_events)
+        .where(
+            ue.metered_hour == _at(hour),
+            ~metered_dimension,
+            *([ue.agreement_id.in_(list(agreement_ids))] if agreement_ids is not None else []),
+        )
+        .values(metered_hour=None)
+        .execution_options(synchronize_session=False)
+    )
+    # 4. earlier usage that could go into no record: kept as unbilled, with the reason
     ended = (
         select(1)
         .where(
@@ -207,12 +234,22 @@ def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | 
     return written
 
 
+def _not_in_a_record() -> ColumnElement[bool]:
+    """Usage routed to an agreement, not unbilled, and in no record: not marked yet, or marked at intake with an
+    hour whose record is not written."""
+    return and_(
+        ue.unbilled_reason.is_(None),
+        ue.agreement_id.is_not(None),
+        or_(ue.metered_hour.is_(None), ~_record_exists(ue.agreement_id, ue.dimension, ue.metered_hour)),
+    )
+
+
 def miss_hour(session: Session, hour: datetime, reason: str, at: datetime) -> MissedHour:
     """Mark the hour's usage unbilled (HOUR_MISSED) and keep the hour with AWS's reason for operators."""
     session.execute(
         update(t.usage_events)
-        .where(_unbilled(), ue.hour == _at(hour))
-        .values(unbilled_reason=UnbilledReason.HOUR_MISSED.value)
+        .where(ue.hour == _at(hour), _not_in_a_record())
+        .values(unbilled_reason=UnbilledReason.HOUR_MISSED.value, metered_hour=None)
         .execution_options(synchronize_session=False)
     )
     count, quantity = session.execute(
@@ -240,6 +277,26 @@ def metered_through(session: Session, *, lock: bool = False) -> datetime | None:
     return row.metered_through if row is not None else None
 
 
+def hold_metered_through(session: Session) -> datetime | None:
+    """See ports.MeteringRepository.hold_metered_through. PostgreSQL: FOR KEY SHARE, which conflicts with the
+    FOR UPDATE of ``metered_through(lock=True)`` and with nothing else. SQLite: a plain read, as the unit of
+    work holds the database's one write lock from its start (BEGIN IMMEDIATE)."""
+    st = t.metering_state.c
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = select(st.metered_through).where(st.name == STATE)
+    if postgres:
+        stmt = stmt.with_for_update(read=True, key_share=True)
+    row = session.execute(stmt).first()
+    if row is not None:
+        return row.metered_through  # type: ignore[no-any-return]
+    # no hour metered ever: insert the row to hold (a concurrent first insert is skipped by the key), then hold it
+    make = pg_insert if postgres else sqlite_insert
+    first = make(t.metering_state).values(name=STATE, metered_through=None, updated_at=func.now())
+    session.execute(first.on_conflict_do_nothing())
+    row = session.execute(stmt).first()
+    return row.metered_through if row is not None else None
+
+
 def set_metered_through(session: Session, hour: datetime, at: datetime) -> None:
     st = t.metering_state.c
     done = session.connection().execute(
@@ -252,7 +309,7 @@ def set_metered_through(session: Session, hour: datetime, at: datetime) -> None:
 
 
 def oldest_unmetered_usage_hour(session: Session) -> datetime | None:
-    hour: datetime | None = session.execute(select(func.min(ue.hour)).where(_unbilled())).scalar()
+    hour: datetime | None = session.execute(select(func.min(ue.hour)).where(_not_in_a_record())).scalar()
     return hour
 
 

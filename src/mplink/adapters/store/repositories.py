@@ -432,7 +432,7 @@ class EntitlementRepository:
         return list(self.session.scalars(stmt))
 
 
-#: the columns a usage event is stored with (the others have defaults or are set when it is metered)
+#: the columns a usage event is stored with (the others have defaults or are set when its hour is written)
 _USAGE_COLUMNS = (
     "tenant_id",
     "idempotency_key",
@@ -442,6 +442,7 @@ _USAGE_COLUMNS = (
     "hour",
     "agreement_id",
     "received_at",
+    "metered_hour",
 )
 
 
@@ -564,6 +565,9 @@ class MeteringRepository:
     # -- hour bookkeeping, in bulk SQL (adapters.store.metering_hours) --
     def metered_through(self, *, lock: bool = False) -> datetime | None:
         return metering_hours.metered_through(self.session, lock=lock)
+
+    def hold_metered_through(self) -> datetime | None:
+        return metering_hours.hold_metered_through(self.session)
 
     def set_metered_through(self, hour: datetime, at: datetime) -> None:
         metering_hours.set_metered_through(self.session, hour, at)
