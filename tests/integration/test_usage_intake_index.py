@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import delete, select, update
 
 from mplink.adapters.catalog_file import load_catalog
@@ -62,6 +63,19 @@ def test_stored_rows_keep_every_value_as_given(store: Store) -> None:
     with store.engine.connect() as conn:
         stored = conn.execute(select(*(ue[c] for c in row))).one()._asdict()
     assert stored == {**row, "occurred_at": at.astimezone(UTC)}
+
+
+def test_a_naive_instant_is_refused_and_nothing_is_stored(store: Store) -> None:
+    """Without an offset the database would read the instant in its own time zone: refused, as UTCDateTime does."""
+    tenant = create_tenant(store.uow(), "First", "a@example.com", "correct horse battery")
+    naive = datetime(2026, 3, 1, 9, 30)
+    now = datetime.now(UTC)
+    row = {"tenant_id": tenant, "idempotency_key": "k", "dimension": "d", "quantity": 1, "occurred_at": naive,
+           "hour": now, "agreement_id": None, "received_at": now}  # fmt: skip
+    with store.uow() as uow, pytest.raises(Exception, match="naive datetime"):
+        uow.metering.add_usage([row])
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM usage_events").scalar() == 0
 
 
 def test_the_metered_dimensions_are_the_catalogs(store: Store) -> None:
