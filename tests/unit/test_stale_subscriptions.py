@@ -14,6 +14,8 @@ from mplink.domain.ledger import Ledger
 from mplink.domain.stale import stale_subscriptions
 from mplink.services.events import envelope_from_eventbridge, receive_event
 from mplink.services.stale_subscriptions import CSV_COLUMNS, list_stale_subscriptions
+from mplink.services.subscriptions import tenant_subscription
+from mplink.web.views import left_running, stale_lines
 from tests.support.factories import DST, PRIVATE_OFFER, SRC, at, eventbridge, license_arn, license_event
 from tests.support.stale import csv_row_of
 from tests.support.world import World
@@ -110,3 +112,16 @@ def test_no_stale_subscription_gives_an_empty_list_and_a_header_only_csv() -> No
     report = list_stale_subscriptions(world.uow)
     assert report.as_api() == {"items": []} and report.oldest_age is None
     assert list(csv.reader(io.StringIO(report.as_csv()))) == [list(CSV_COLUMNS)]
+
+
+def test_the_pages_say_how_long_in_the_reader_s_language(w: World) -> None:
+    pending = tenant_subscription(w.uow, "t2").view.pending_cancellations
+    assert left_running(pending, at(10) + timedelta(days=4), "en") == {"agmt-t2-old": "4 days"}
+    assert left_running(pending, at(10) + timedelta(hours=5), "ja") == {"agmt-t2-old": "5 時間"}
+    (line,) = stale_lines(list_stale_subscriptions(w.uow, now=at(10) + timedelta(minutes=30)), "en")
+    assert (line.account, line.seller, line.left_for) == (
+        "1111-1111-1111",
+        "Classmethod, Inc. (8888-8888-8888)",
+        "30 minutes",
+    )
+    assert (line.request_id, line.request_status) == ("", "")
