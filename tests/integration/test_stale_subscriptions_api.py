@@ -204,3 +204,19 @@ def test_the_change_page_says_how_long_the_old_subscription_has_been_left(
     note = doc.one(data_testid="left-running")
     assert note.attrs["data-agreement-id"] == seller.agreements["left"][0]
     assert words in note.text and "4444-4444-4444" in note.text
+
+
+def test_openapi_describes_the_list_and_its_csv(seller: Seller) -> None:
+    schema = ok(seller.client.get("/openapi.json"))
+    get = schema["paths"][STALE]["get"]
+    assert "text/csv" in get["responses"]["200"]["content"] and "application/json" in get["responses"]["200"]["content"]
+    assert [p["name"] for p in get["parameters"]] == ["format"]
+    item = schema["components"]["schemas"]["StaleSubscription"]
+    assert set(item["properties"]) == {
+        "tenant_id",
+        "aws_account_id",
+        "agreement_id",
+        "offer",
+        "since",
+        "cancellation_request",
+    }
