@@ -364,3 +364,17 @@ def test_the_marks_are_the_domains_steps_even_when_the_check_never_came() -> Non
     done but was never checked; the page says so too, and only the cancel step ever reads "waiting"."""
     odd = change(ChangeState.DONE, True, False, True)
     assert step_marks(odd, DST) == StepMarks("done", "todo", "done")
+
+
+def test_after_a_wrong_order_cancel_the_summary_names_no_payer_and_asks_to_cancel_nothing() -> None:
+    """The destination was cancelled instead of the source: nothing pays, and the source is the way back."""
+    left = PendingCancellation(SRC, "agmt-src", T0)
+    view = SubscriptionView(
+        "t1", SubscriptionType.EXPIRED, aws_account_id=DST, agreement_id="agmt-dst", offer_id=PRIVATE.offer_id,
+        offer=PRIVATE, product=PRODUCT, ended_at=T0 + timedelta(hours=1), still_running=(left,),
+    )  # fmt: skip
+    s = subscription_summary(shown(view, CATALOG))
+    assert s.account == "" and s.account_id == ""
+    assert s.ended_account == "2222-2222-2222" and s.ended_at == "2026-01-01 11:30 UTC"
+    assert s.pending == () and [r.account for r in s.running] == ["1111-1111-1111"]
+    assert status(shown(view, CATALOG), None).as_json()["aws_account_id"] is None

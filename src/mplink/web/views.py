@@ -15,7 +15,7 @@ from mplink.domain.catalog import Catalog, Offer, Product
 from mplink.domain.clock import utc
 from mplink.domain.errors import InvalidValue
 from mplink.domain.ids import format_account_id, parse_account_id
-from mplink.domain.subscription import ServiceStatus, SubscriptionType, SubscriptionView
+from mplink.domain.subscription import PendingCancellation, ServiceStatus, SubscriptionType, SubscriptionView
 from mplink.domain.tenant import BILLING_ROLES
 from mplink.services.account_change import AccountChangeView
 from mplink.services.auth import LoggedIn, Membership
@@ -175,14 +175,28 @@ class SubscriptionSummary:
     registered: int
     total: int
     pending: tuple[PendingRow, ...]
+    #: the account whose subscription was the last to pay and ended ("" while one pays), and when it ended
+    ended_account: str = ""
+    ended_at: str = ""
+    #: subscriptions left running while nothing pays: linking one again is the way back, cancelling it is not
+    running: tuple[PendingRow, ...] = ()
+
+
+def pending_rows(items: Iterable[PendingCancellation]) -> tuple[PendingRow, ...]:
+    return tuple(
+        PendingRow(account_label(p.aws_account_id), p.aws_account_id or "", p.agreement_id, when(p.superseded_at))
+        for p in items
+    )
 
 
 def subscription_summary(s: Shown) -> SubscriptionSummary:
     view, offer = s.view, s.view.offer
+    paying = view.paying_account_id
+    ended = view.aws_account_id if paying is None and view.type is SubscriptionType.EXPIRED else None
     return SubscriptionSummary(
         type=view.type.value,
-        account=account_label(view.aws_account_id),
-        account_id=view.aws_account_id or "",
+        account=account_label(paying),
+        account_id=paying or "",
         offer_name=offer.name if offer else (view.offer_id or ""),
         offer_private=bool(offer and offer.private),
         proposer=proposer_label(s.catalog, offer, offer.proposer_account_id if offer else None),
@@ -191,10 +205,10 @@ def subscription_summary(s: Shown) -> SubscriptionSummary:
         services=tuple(ServiceRow(x.name, x.registered, when(x.since)) for x in s.services),
         registered=s.registered,
         total=len(s.services),
-        pending=tuple(
-            PendingRow(account_label(p.aws_account_id), p.aws_account_id or "", p.agreement_id, when(p.superseded_at))
-            for p in view.pending_cancellations
-        ),
+        pending=pending_rows(view.pending_cancellations),
+        ended_account=account_label(ended),
+        ended_at=when(view.ended_at) if ended else "",
+        running=pending_rows(view.still_running),
     )
 
 
@@ -226,7 +240,7 @@ class Status:
 
 def status(s: Shown, change: AccountChangeView | None) -> Status:
     return Status(
-        aws_account_id=s.view.aws_account_id,
+        aws_account_id=s.view.paying_account_id,
         type=s.view.type.value,
         pending_cancellations=tuple((p.aws_account_id, p.agreement_id) for p in s.view.pending_cancellations),
         services_registered=s.registered,
