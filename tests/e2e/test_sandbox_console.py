@@ -175,7 +175,9 @@ def test_every_page_in_both_languages(
     cells = [c.text for c in row.all("td")]
     assert row.one("th").text == "Trend Micro Cloud One" and cells[0] == PRIVATE_NAME
     assert cells[1] == "Classmethod, Inc." and cells[2] == words["active"]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", cells[3])
+    zone = "JST" if lang == "ja" else "UTC"  # the viewer's time zone, UTC on hover
+    assert re.fullmatch(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d {zone}", cells[3])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", row.one("time").attrs["title"])
     manage = row.one(data_testid="manage")
     assert manage.text == words["manage"]
 

@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -714,6 +715,27 @@ def test_destination_cancelled_instead_of_the_source_the_page_shows_the_truth_at
     assert doc.one(data_testid="subscription-type").attrs["data-type"] == "aws_marketplace"
     assert not doc.all(data_testid="pending-cancellation") and not doc.all(data_testid="still-running")
     assert not doc.all(data_testid="ended-account")
+
+
+def test_times_are_shown_in_the_viewers_time_zone_with_utc_on_hover(sqlite_seller: Seller) -> None:
+    """A Japanese browser reads Japan's time (JST), any other UTC; the <time> element keeps the instant and shows
+    UTC on hover."""
+    s = sqlite_seller
+    s.log_in()
+    s.link(SRC)
+    s.client.cookies.delete("mplink_lang")
+    shown = {}
+    for accept, zone in (("ja,en;q=0.5", "JST"), ("en-US,en;q=0.9", "UTC")):
+        doc = s.page("/subscription", headers={"Accept-Language": accept})
+        moment = doc.one(data_testid="since").one("time")
+        assert moment.text.endswith(f" {zone}"), moment.text
+        assert moment.attrs["datetime"].endswith("Z") and moment.attrs["title"].endswith(" UTC")
+        instant = datetime.fromisoformat(moment.attrs["datetime"])
+        assert moment.attrs["title"] == instant.strftime("%Y-%m-%d %H:%M UTC")
+        shown[zone] = (instant, moment.text)
+    instant = shown["UTC"][0]
+    assert shown["JST"][1] == (instant + timedelta(hours=9)).strftime("%Y-%m-%d %H:%M JST")
+    assert shown["UTC"][1] == instant.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def test_a_public_to_private_switch_carries_the_link_over(sqlite_seller: Seller) -> None:

@@ -67,8 +67,9 @@ def _text(form: Mapping[str, Any], name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _when(ts: datetime | None) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+def _when(ts: datetime | None) -> datetime | None:
+    """A time for a page: its template shows it with ``|time`` (the viewer's time zone, UTC on hover)."""
+    return ts
 
 
 def _prices(product: Product, offer: Offer) -> list[dict[str, str]]:

@@ -31,9 +31,23 @@ def account_label(account_id: str | None) -> str:
     return format_account_id(account_id) if account_id and len(account_id) == 12 else (account_id or "")
 
 
-def when(ts: datetime | None) -> str:
-    """A time as the pages show it, in UTC to the minute; "" for none."""
-    return utc(ts).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+@dataclass(frozen=True)
+class Moment:
+    """A time a page shows: the template renders it with ``|time`` in the viewer's time zone, UTC on hover.
+    False when there is none; as text, UTC to the minute."""
+
+    at: datetime | None
+
+    def __bool__(self) -> bool:
+        return self.at is not None
+
+    def __str__(self) -> str:
+        return utc(self.at).strftime("%Y-%m-%d %H:%M UTC") if self.at else ""
+
+
+def when(ts: datetime | None) -> Moment:
+    """A time as the pages show it (see ``Moment``)."""
+    return Moment(utc(ts) if ts else None)
 
 
 def safe_next(value: str | None, default: str = "/subscription") -> str:
@@ -146,7 +160,7 @@ def shown(view: SubscriptionView, catalog: Catalog) -> Shown:
 class ServiceRow:
     name: str
     registered: bool
-    since: str
+    since: Moment
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,7 @@ class PendingRow:
     account: str
     account_id: str
     agreement_id: str
-    since: str
+    since: Moment
 
 
 @dataclass(frozen=True)
@@ -170,14 +184,14 @@ class SubscriptionSummary:
     offer_private: bool
     proposer: str
     product_title: str
-    since: str
+    since: Moment
     services: tuple[ServiceRow, ...]
     registered: int
     total: int
     pending: tuple[PendingRow, ...]
     #: the account whose subscription was the last to pay and ended ("" while one pays), and when it ended
     ended_account: str = ""
-    ended_at: str = ""
+    ended_at: Moment = Moment(None)
     #: subscriptions left running while nothing pays: linking one again is the way back, cancelling it is not
     running: tuple[PendingRow, ...] = ()
 
@@ -207,7 +221,7 @@ def subscription_summary(s: Shown) -> SubscriptionSummary:
         total=len(s.services),
         pending=pending_rows(view.pending_cancellations),
         ended_account=account_label(ended),
-        ended_at=when(view.ended_at) if ended else "",
+        ended_at=when(view.ended_at if ended else None),
         running=pending_rows(view.still_running),
     )
 
@@ -260,7 +274,7 @@ class Confirmation:
     proposer: str
     product: str
     agreement_id: str
-    expires: str
+    expires: Moment
     tenant_name: str
     tenant_id: str
     #: the account that pays now and would stop paying ("" when none, or when it is this very agreement)
