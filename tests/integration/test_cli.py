@@ -70,6 +70,23 @@ def test_version_and_help(run: Mplink, tmp_path: Path) -> None:
         assert group in shown.stdout
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("metering", "status"),
+        ("tenants", "list"),
+        ("tenant", "show", "t-1"),
+        ("events", "list"),
+        ("db", "status"),
+    ],
+)
+def test_read_only_commands_leave_no_empty_database_behind(run: Mplink, tmp_path: Path, command: tuple[str]) -> None:
+    """No SQLite file yet: a command that only reads says so in one line (exit 2) and creates nothing."""
+    db = tmp_path / "mplink.db"
+    assert_usage_error(run(f"sqlite:///{db}", *command), "there is no database yet")
+    assert not db.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_admin_commands_end_to_end(run: Mplink, database_url: str, tmp_path: Path) -> None:
     db = database_url
     assert_usage_error(run(db, "tenants", "list"), "mplink db upgrade")

@@ -35,7 +35,7 @@ def db_upgrade(as_json: bool = JsonOption) -> None:
     from mplink.adapters.store.migrate import current_revision, upgrade
 
     url = settings().database_url
-    with open_store(require_schema=False) as store:
+    with open_store(require_schema=False, create=True) as store:
         before = current_revision(store.engine)
         upgrade(url)
         after = current_revision(store.engine)
