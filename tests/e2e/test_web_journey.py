@@ -367,6 +367,24 @@ def test_the_change_page_script_marks_the_steps_from_the_account_change(
         shot(admin, "fresh")
 
 
+def log_in_to_subscription(page: Page, seller: str) -> None:
+    """Example Corp's admin logs in and lands on Subscription management."""
+    page.goto(f"{seller}/login?next=%2Fsubscription")
+    page.fill("#email", ADMIN)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(exact(f"{seller}/subscription"))
+
+
+def reload_until_expired(page: Page, timeout: float = 20) -> None:
+    """Reload Subscription management until the seller has the marketplace's word that the paying one ended."""
+    deadline = time.monotonic() + timeout
+    while page.get_attribute("[data-testid=subscription-type]", "data-type") != "expired":
+        assert time.monotonic() < deadline, "the page did not show the ended subscription"
+        time.sleep(0.3)
+        page.reload()
+
+
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_the_wrong_order_and_the_way_back_in_chromium(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
@@ -383,16 +401,8 @@ def test_the_wrong_order_and_the_way_back_in_chromium(
         buyer.click("#confirm-cancel")
         buyer.wait_for_selector("[data-testid=cancelled]")
 
-        admin.goto(f"{run.seller}/login?next=%2Fsubscription")
-        admin.fill("#email", ADMIN)
-        admin.fill("#password", PASSWORD)
-        admin.click("#login")
-        admin.wait_for_url(exact(f"{run.seller}/subscription"))
-        deadline = time.monotonic() + 20
-        while admin.get_attribute("[data-testid=subscription-type]", "data-type") != "expired":
-            assert time.monotonic() < deadline, "the page did not show the ended subscription"
-            time.sleep(0.3)
-            admin.reload()
+        log_in_to_subscription(admin, run.seller)
+        reload_until_expired(admin)
         assert admin.get_attribute("html", "lang") == lang
         assert admin.is_visible("[data-testid=expired-alert]")
         assert admin.locator("[data-testid=service-status]").all_inner_texts() == [words["not_registered"]] * 7
@@ -448,11 +458,7 @@ def test_the_destination_cancelled_instead_of_the_source_in_chromium(
         market = run.box.market
         destination = market.agreement.subscribe(DST, PRIVATE_OFFER)
         link_over_http(run.seller, market.agreement.issue_token(destination, "console").token)
-        admin.goto(f"{run.seller}/login?next=%2Fsubscription")
-        admin.fill("#email", ADMIN)
-        admin.fill("#password", PASSWORD)
-        admin.click("#login")
-        admin.wait_for_url(exact(f"{run.seller}/subscription"))
+        log_in_to_subscription(admin, run.seller)
         assert admin.inner_text("[data-testid=aws-account]") == "2222-2222-2222"
         assert admin.get_attribute("[data-testid=pending-cancellation]", "data-account-id") == SRC
 
@@ -461,11 +467,7 @@ def test_the_destination_cancelled_instead_of_the_source_in_chromium(
         buyer.check("#confirm")
         buyer.click("#confirm-cancel")
         buyer.wait_for_selector("[data-testid=cancelled]")
-        deadline = time.monotonic() + 20
-        while admin.get_attribute("[data-testid=subscription-type]", "data-type") != "expired":
-            assert time.monotonic() < deadline, "the page did not show the ended subscription"
-            time.sleep(0.3)
-            admin.reload()
+        reload_until_expired(admin)
         assert admin.get_attribute("html", "lang") == lang
         assert admin.inner_text("[data-testid=aws-account]") == "—"
         assert "2222-2222-2222" in admin.inner_text("[data-testid=ended-account]")
