@@ -77,7 +77,6 @@ def test_version_and_help(run: Mplink, tmp_path: Path) -> None:
         ("tenants", "list"),
         ("tenant", "show", "t-1"),
         ("events", "list"),
-        ("db", "status"),
     ],
 )
 def test_read_only_commands_leave_no_empty_database_behind(run: Mplink, tmp_path: Path, command: tuple[str]) -> None:
@@ -85,6 +84,13 @@ def test_read_only_commands_leave_no_empty_database_behind(run: Mplink, tmp_path
     db = tmp_path / "mplink.db"
     assert_usage_error(run(f"sqlite:///{db}", *command), "there is no database yet")
     assert not db.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_db_status_without_a_database_says_empty_and_creates_nothing(run: Mplink, tmp_path: Path) -> None:
+    db = tmp_path / "mplink.db"
+    status = run.ok_json(f"sqlite:///{db}", "db", "status")
+    assert status["current"] is None and status["head"] and not status["up_to_date"]
+    assert not db.exists()
 
 
 def test_a_demo_refuses_a_folder_another_running_demo_uses(run: Mplink, tmp_path: Path) -> None:
