@@ -4,6 +4,7 @@ private offer, and 2222-2222-2222 is ready to take over."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import signal
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 import httpx
@@ -33,6 +34,30 @@ from mplink.services.tenants import create_tenant
 DEMO_EMAIL = "admin@example.com"
 DEMO_PASSWORD = "mplink-demo-password"
 SOURCE, DESTINATION = "111111111111", "222222222222"
+#: held (flock) by the running demo for as long as it runs: a second demo in the same folder would delete its files
+LOCK_NAME = "mplink-demo.lock"
+
+
+def claim_workdir(workdir: Path) -> IO[str]:
+    """Hold ``workdir`` for this demo, or refuse when another running demo holds it. The lock goes with the
+    process: a demo that died leaves the folder free."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock = (workdir / LOCK_NAME).open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        owner = lock.read().strip()
+        lock.close()
+        by = f" (process {owner})" if owner.isdigit() else ""
+        raise InvalidValue(
+            f"{workdir.resolve()} is in use by another running demo{by}: stop it, or give another --workdir"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def _port_free(port: int) -> bool:
@@ -69,6 +94,8 @@ class DemoRun:
     credentials_file: Path | None = None
     product_id: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: the workdir's lock, released when the demo stops
+    lock: IO[str] | None = None
 
     def stop(self) -> None:
         for p in self.procs:
@@ -79,13 +106,23 @@ class DemoRun:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if self.lock is not None:
+            self.lock.close()
 
 
 def start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str], None]) -> DemoRun:
+    lock = claim_workdir(workdir)
+    try:
+        return _start_demo(workdir, port, sandbox_port, log, lock)
+    except BaseException:
+        lock.close()
+        raise
+
+
+def _start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str], None], lock: IO[str]) -> DemoRun:
     for p in (port, sandbox_port):
         if not _port_free(p):
             raise InvalidValue(f"port {p} is in use: stop what runs there or pick another with --port/--sandbox-port")
-    workdir.mkdir(parents=True, exist_ok=True)
     db, sandbox_state = workdir / "mplink-demo.db", workdir / "mplink-demo-sandbox.db"
     for f in (db, sandbox_state):
         for suffix in ("", "-wal", "-shm"):
@@ -117,7 +154,7 @@ def start_demo(workdir: Path, port: int, sandbox_port: int, log: Callable[[str],
     }
     env.pop("MPLINK_EVENTS_QUEUE_URL", None)
     mplink = [sys.executable, "-m", "mplink.cli"]
-    run = DemoRun(seller_url, sandbox_url, tenant_id, tenant_key, "")
+    run = DemoRun(seller_url, sandbox_url, tenant_id, tenant_key, "", lock=lock)
     try:
         log("starting the seller app, the worker and the AWS Marketplace sandbox ...")
         run.procs.append(subprocess.Popen([*mplink, "serve", "--port", str(port)], env=env))

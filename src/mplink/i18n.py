@@ -4,11 +4,14 @@ from ?lang=, a cookie, or Accept-Language."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.core import negotiate_locale
+from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -16,6 +19,17 @@ from babel.support import NullTranslations, Translations
 SUPPORTED = ("en", "ja")
 DEFAULT = "en"
 LANG_COOKIE = "mplink_lang"
+#: the time zone a page shows times in, by its language: a Japanese browser reads Japan's time; anyone else UTC
+#: (a browser tells its language, not its zone)
+TIME_ZONES = {"ja": "Asia/Tokyo"}
+TIME_PATTERN = "yyyy-MM-dd HH:mm zzz"
+
+
+def local_time(at: datetime, lang: str) -> str:
+    """``at`` to the minute in the time zone of ``lang``'s viewers, with the zone's short name (JST, UTC)."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    zone = ZoneInfo(TIME_ZONES.get(lang, "UTC"))
+    return format_datetime(aware, TIME_PATTERN, tzinfo=zone, locale=lang if lang in SUPPORTED else DEFAULT)
 
 
 @cache

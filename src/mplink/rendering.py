@@ -11,14 +11,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from mplink.i18n import LANG_COOKIE, SUPPORTED, choose_language, translations
+from mplink.i18n import LANG_COOKIE, SUPPORTED, choose_language, local_time, translations
 
 #: a language chosen once with ?lang= sticks for a year, across POST-redirect-GET and new tabs
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -31,15 +34,35 @@ def N_(message: str) -> str:
     return message
 
 
+def time_element(at: datetime | None, lang: str) -> Markup:
+    """``<time>`` showing ``at`` in the viewer's time zone, with UTC on hover; "" for none."""
+    if at is None:
+        return Markup("")
+    utc = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), local_time(utc, "en"), escape(local_time(utc, lang))
+    )
+
+
+@pass_context
+def _time_filter(context: Context, value: object) -> Markup:
+    """``{{ moment|time }}``: a datetime, or anything with an ``at`` datetime, as a ``<time>`` element."""
+    at = value if isinstance(value, datetime) or value is None else getattr(value, "at", None)
+    return time_element(at, context.get("lang", "en"))
+
+
 def template_environment(package: str) -> Environment:
-    """``package``'s ``templates/`` folder, autoescaped, failing loudly on a missing variable."""
-    return Environment(
+    """``package``'s ``templates/`` folder, autoescaped, failing loudly on a missing variable; ``|time`` shows a
+    time in the page's language's time zone."""
+    env = Environment(
         loader=PackageLoader(package, "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["time"] = _time_filter
+    return env
 
 
 def language_urls(request: Request) -> dict[str, str]:

@@ -175,7 +175,9 @@ def test_every_page_in_both_languages(
     cells = [c.text for c in row.all("td")]
     assert row.one("th").text == "Trend Micro Cloud One" and cells[0] == PRIVATE_NAME
     assert cells[1] == "Classmethod, Inc." and cells[2] == words["active"]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", cells[3])
+    zone = "JST" if lang == "ja" else "UTC"  # the viewer's time zone, UTC on hover
+    assert re.fullmatch(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d {zone}", cells[3])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", row.one("time").attrs["title"])
     manage = row.one(data_testid="manage")
     assert manage.text == words["manage"]
 
@@ -423,6 +425,8 @@ def test_buyer_clicks_through_the_seed_procedure_in_chromium(
         page.click(f"#lang-{lang}")
         page.wait_for_url(exact(f"{sb.url}/console?lang={lang}"))
         expect_lang(page)
+        names = page.locator("[data-testid=account-name]").all_inner_texts()
+        assert names == [words["source_account"], words["destination_account"]]
         shot("sign-in")
 
         # 1. link the SaaS account to the destination account: sign in as it, open the product page
@@ -478,8 +482,15 @@ def test_buyer_clicks_through_the_seed_procedure_in_chromium(
         page.wait_for_url(exact(f"{sb.url}/console/{SRC}/marketplace/subscriptions"))
         expect_lang(page)
         assert page.inner_text("h1") == words["subscriptions"]
+        assert page.inner_text("[data-testid=account-name]") == f"({words['source_account']})"
         shot("subscriptions")
         row = page.locator(f"[data-testid=subscription-row][data-agreement-id={source_agreement}]")
+        # at 1280 px the button's label stays on one line (管理 wrapped to two)
+        lines = row.locator("[data-testid=manage]").evaluate(
+            "el => { const r = document.createRange(); r.selectNodeContents(el);"
+            " return new Set(Array.from(r.getClientRects(), x => Math.round(x.top))).size; }"
+        )
+        assert lines == 1
         row.get_by_role("link", name=words["manage"]).click()
         page.wait_for_url(re.compile(rf"/subscriptions/{source_agreement}$"))
         expect_lang(page)

@@ -367,6 +367,24 @@ def test_the_change_page_script_marks_the_steps_from_the_account_change(
         shot(admin, "fresh")
 
 
+def log_in_to_subscription(page: Page, seller: str) -> None:
+    """Example Corp's admin logs in and lands on Subscription management."""
+    page.goto(f"{seller}/login?next=%2Fsubscription")
+    page.fill("#email", ADMIN)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(exact(f"{seller}/subscription"))
+
+
+def reload_until_expired(page: Page, timeout: float = 20) -> None:
+    """Reload Subscription management until the seller has the marketplace's word that the paying one ended."""
+    deadline = time.monotonic() + timeout
+    while page.get_attribute("[data-testid=subscription-type]", "data-type") != "expired":
+        assert time.monotonic() < deadline, "the page did not show the ended subscription"
+        time.sleep(0.3)
+        page.reload()
+
+
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_the_wrong_order_and_the_way_back_in_chromium(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
@@ -383,16 +401,8 @@ def test_the_wrong_order_and_the_way_back_in_chromium(
         buyer.click("#confirm-cancel")
         buyer.wait_for_selector("[data-testid=cancelled]")
 
-        admin.goto(f"{run.seller}/login?next=%2Fsubscription")
-        admin.fill("#email", ADMIN)
-        admin.fill("#password", PASSWORD)
-        admin.click("#login")
-        admin.wait_for_url(exact(f"{run.seller}/subscription"))
-        deadline = time.monotonic() + 20
-        while admin.get_attribute("[data-testid=subscription-type]", "data-type") != "expired":
-            assert time.monotonic() < deadline, "the page did not show the ended subscription"
-            time.sleep(0.3)
-            admin.reload()
+        log_in_to_subscription(admin, run.seller)
+        reload_until_expired(admin)
         assert admin.get_attribute("html", "lang") == lang
         assert admin.is_visible("[data-testid=expired-alert]")
         assert admin.locator("[data-testid=service-status]").all_inner_texts() == [words["not_registered"]] * 7
@@ -426,3 +436,53 @@ def test_the_wrong_order_and_the_way_back_in_chromium(
         shot(buyer, "restored")
         admin.reload()
         assert admin.get_attribute("[data-testid=subscription-type]", "data-type") == "aws_marketplace"
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_destination_cancelled_instead_of_the_source_in_chromium(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
+) -> None:
+    """The wrong cancel after the link: the page stops naming 2222-2222-2222 as paying, does not ask to cancel
+    1111-1111-1111 (the only subscription left) but says how to use it again; linking it again restores all."""
+    words = {
+        "en": {"keep": "Do not cancel the subscription in AWS account 1111-1111-1111 yet", "zone": "UTC"},
+        "ja": {
+            "keep": "AWS アカウント 1111-1111-1111 のサブスクリプションはまだキャンセルしないでください",
+            "zone": "JST",
+        },
+    }[lang]
+    with (
+        seller_and_sandbox(tmp_path, monkeypatch) as run,
+        two_browsers(browser, lang, screenshots, "destination-cancelled") as (admin, buyer, shot),
+    ):
+        market = run.box.market
+        destination = market.agreement.subscribe(DST, PRIVATE_OFFER)
+        link_over_http(run.seller, market.agreement.issue_token(destination, "console").token)
+        log_in_to_subscription(admin, run.seller)
+        assert admin.inner_text("[data-testid=aws-account]") == "2222-2222-2222"
+        assert admin.get_attribute("[data-testid=pending-cancellation]", "data-account-id") == SRC
+
+        # the buyer cancels in the destination account instead of the source
+        buyer.goto(f"{run.sandbox}/console/{DST}/marketplace/subscriptions/{destination.agreement_id}/cancel")
+        buyer.check("#confirm")
+        buyer.click("#confirm-cancel")
+        buyer.wait_for_selector("[data-testid=cancelled]")
+        reload_until_expired(admin)
+        assert admin.get_attribute("html", "lang") == lang
+        assert admin.inner_text("[data-testid=aws-account]") == "—"
+        assert "2222-2222-2222" in admin.inner_text("[data-testid=ended-account]")
+        ended = admin.locator("[data-testid=ended-account] time")
+        assert ended.inner_text().endswith(words["zone"]) and ended.get_attribute("title").endswith(" UTC")
+        assert admin.locator("[data-testid=pending-cancellation]").count() == 0
+        assert words["keep"] in admin.inner_text("[data-testid=still-running]")
+        shot(admin, "destination-cancelled")
+
+        # the way back: the source's subscription, still running, is linked again
+        source = market.agreements[run.source]
+        link_over_http(run.seller, market.agreement.issue_token(source, "console").token)
+        admin.reload()
+        assert admin.get_attribute("[data-testid=subscription-type]", "data-type") == "aws_marketplace"
+        assert admin.inner_text("[data-testid=aws-account]") == "1111-1111-1111"
+        for gone in ("pending-cancellation", "still-running", "ended-account"):
+            assert admin.locator(f"[data-testid={gone}]").count() == 0, gone
+        shot(admin, "source-linked-again")

@@ -70,6 +70,45 @@ def test_version_and_help(run: Mplink, tmp_path: Path) -> None:
         assert group in shown.stdout
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("metering", "status"),
+        ("tenants", "list"),
+        ("tenant", "show", "t-1"),
+        ("events", "list"),
+    ],
+)
+def test_read_only_commands_leave_no_empty_database_behind(run: Mplink, tmp_path: Path, command: tuple[str]) -> None:
+    """No SQLite file yet: a command that only reads says so in one line (exit 2) and creates nothing."""
+    db = tmp_path / "mplink.db"
+    assert_usage_error(run(f"sqlite:///{db}", *command), "there is no database yet")
+    assert not db.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_db_status_without_a_database_says_empty_and_creates_nothing(run: Mplink, tmp_path: Path) -> None:
+    db = tmp_path / "mplink.db"
+    status = run.ok_json(f"sqlite:///{db}", "db", "status")
+    assert status["current"] is None and status["head"] and not status["up_to_date"]
+    assert not db.exists()
+
+
+def test_a_demo_refuses_a_folder_another_running_demo_uses(run: Mplink, tmp_path: Path) -> None:
+    """The folder's lock is held (as a running demo holds it): one line, exit 2, and its files are left alone."""
+    from mplink.demo import claim_workdir
+
+    db = tmp_path / "mplink-demo.db"
+    db.write_bytes(b"the first demo's data")
+    held = claim_workdir(tmp_path)
+    try:
+        refused = run("sqlite:///unused.db", "demo", "--workdir", str(tmp_path), "--port", "1", "--sandbox-port", "2")
+        assert_usage_error(refused, "is in use by another running demo")
+        assert db.read_bytes() == b"the first demo's data"
+    finally:
+        held.close()
+    claim_workdir(tmp_path).close()  # free again once the first demo is gone
+
+
 def test_admin_commands_end_to_end(run: Mplink, database_url: str, tmp_path: Path) -> None:
     db = database_url
     assert_usage_error(run(db, "tenants", "list"), "mplink db upgrade")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,8 @@ def test_apply_moves_the_billing_and_cancels_the_source(move_world: MoveWorld) -
     applied = move_world.run("apply", "--yes", "--state", state, "--wait", "60", **{"--allowed-accounts": str(allowed)})
     assert applied.code == 0, applied.err + applied.out
     assert "- verified at the seller: 2222-2222-2222 pays and every service is registered" in applied.out
-    assert "- old subscription: cancel api" in applied.out
+    assert "- the old subscription in 1111-1111-1111 was cancelled" in applied.out
+    assert f"State file: {state} (the same command run again resumes from it)" in applied.out
     assert "Done: 2222-2222-2222 pays for tenant" in applied.out
     assert_moved(move_world)
     change = move_world.account_change()
@@ -158,6 +161,72 @@ def test_source_not_cancellable_prints_console_steps_and_status_waits(move_world
     assert ended["source_pending"] is False and "completed" in ended["steps_done"]
 
 
+class CtrlC(Observer):
+    """The user presses Ctrl-C once ``step`` is saved."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+    def step_saved(self, step: str, values: Mapping[str, Any]) -> None:
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_apply_says_the_command_that_resumes_and_exits_130(move_world: MoveWorld) -> None:
+    state = str(move_world.tmp / "move.json")
+    stop = CtrlC("accepted")
+    add_observer(stop)
+    try:
+        stopped = move_world.run("apply", "--yes", "--state", state, "--wait", "60")
+    finally:
+        remove_observer(stop)
+    assert stopped.code == 130, stopped.err + stopped.out
+    assert "Traceback" not in stopped.err
+    said = stopped.err.strip().splitlines()
+    assert said[0] == "Stopped. Nothing is lost: to continue where it stopped, run:"
+    command = shlex.split(said[1])
+    assert command[:3] == ["mplink", "move", "apply"] and command[command.index("--state") + 1] == state
+    assert "--yes" in command and command[command.index("--wait") + 1] == "60"
+    resumed = move_world.run(*command[2:])  # the very command, as printed
+    assert resumed.code == 0, resumed.err + resumed.out
+    assert_moved(move_world)
+
+
+def test_move_speaks_the_users_words_in_japanese(move_world: MoveWorld) -> None:
+    """No internal words (step keys, the cancel's mode) and account ids shown one way, with dashes."""
+    state = str(move_world.tmp / "move.json")
+    applied = move_world.run("apply", "--yes", "--state", state, "--wait", "60", "--lang", "ja")
+    assert applied.code == 0, applied.err + applied.out
+    shown = move_world.status(state, "--lang", "ja")
+    assert shown.code == 0, shown.err
+    for out in (applied.out, shown.out):
+        assert not re.search(r"(?<![\d-])\d{12}(?![\d-])", out), out  # never 111111111111
+        assert not re.search(r"\b(api|console|already_ended|source_cancel|requested|accepted|completed)\b", out), out
+    assert "1111-1111-1111 の古いサブスクリプションをキャンセルしました" in applied.out
+    assert f"状態ファイル: {state}" in applied.out
+    assert "完了した手順: サブスクリプションを申し込み済み、契約を承諾済み、" in shown.out
+    assert "販売者側の支払いアカウント: 2222-2222-2222" in shown.out
+
+
+def test_the_spinner_says_what_apply_is_doing() -> None:
+    class Status:
+        text = ""
+
+        def update(self, text: str) -> None:
+            self.text = text
+
+    status = Status()
+    values = {"dst": DST, "src": SRC, "offer": "Private Offer"}
+    spinner = move_cli.Spinner(move_cli.Say("en"), status, values, ())
+    assert status.text.startswith("Subscribing AWS account 2222-2222-2222 to 'Private Offer' ...")
+    assert status.text.endswith("(safe to stop with Ctrl-C: the same command resumes)")
+    for step in ("requested", "accepted", "provisioned", "linked", "verified"):
+        spinner.step_saved(step, {})
+    assert status.text.startswith("Cancelling the old subscription in 1111-1111-1111 ...")
+    ja = move_cli.Spinner(move_cli.Say("ja"), status, values, ("requested",))
+    assert ja.text().startswith("2222-2222-2222 の新しいサブスクリプションを承諾しています ...")
+
+
 class ConsoleBuyer(Observer):
     """Does in the sandbox what the manual mode asks the buyer to do in the AWS console, when it asks."""
 
@@ -219,7 +288,9 @@ def test_every_message_has_its_japanese_translation() -> None:
         set(move_cli.PROGRESS.values())
         | set(move_cli.CHANGE_STATES.values())
         | set(move_cli.CHANGE_STEPS.values())
-        | {"Proceed?", "Working ... (safe to stop with Ctrl-C and run again)"}
+        | set(move_cli.STEP_LABELS.values())
+        | set(move_cli.DOING.values())
+        | {"Proceed?", move_cli.SAFE_TO_STOP}
     )
     assert shown <= translated, shown - translated
     assert translated <= used, translated - used  # no translation left for a message the code no longer has

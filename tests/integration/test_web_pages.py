@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -648,8 +649,11 @@ def test_wrong_order_expires_then_linking_restores(sqlite_seller: Seller) -> Non
         assert alert.one(id="fix-expired").attrs["href"] == "/subscription/change"
         assert {e.text for e in doc.all(data_testid="service-status")} == {LABELS[lang]["not_registered"]}
         assert len(doc.all(data_testid="service")) == 7
+        assert text(doc, "aws-account") == "—" and doc.one(data_testid="aws-account").attrs["data-account-id"] == ""
+        assert "1111-1111-1111" in text(doc, "ended-account")
+        assert not doc.all(data_testid="pending-cancellation") and not doc.all(data_testid="still-running")
     assert s.status() == {
-        "aws_account_id": SRC,
+        "aws_account_id": None,  # the cancelled account pays no more
         "type": "expired",
         "pending_cancellations": [],
         "services_registered": 0,
@@ -668,6 +672,70 @@ def test_wrong_order_expires_then_linking_restores(sqlite_seller: Seller) -> Non
     assert [e.attrs["data-registered"] for e in doc.all(data_testid="service")] == ["true"] * 7
     assert not doc.all(data_testid="pending-cancellation") and not doc.all(data_testid="expired-alert")
     assert s.status()["aws_account_id"] == DST
+
+
+def test_destination_cancelled_instead_of_the_source_the_page_shows_the_truth_at_each_step(
+    sqlite_seller: Seller,
+) -> None:
+    """The buyer cancels the destination instead of the source: the page names no payer, does not ask to cancel
+    the source (the only subscription left) but says how to use it again; linking it again clears everything."""
+    s = sqlite_seller
+    s.log_in()
+    source = s.link(SRC)
+    destination = s.link(DST)
+    doc = s.page("/subscription", params={"lang": "en"})
+    assert text(doc, "aws-account") == "2222-2222-2222"
+    assert doc.one(data_testid="pending-cancellation").attrs["data-account-id"] == SRC
+    s.cancel_in_marketplace(DST, destination)
+    s.deliver_events()
+    words = {
+        "en": ("Do not cancel", "Set up your account"),
+        "ja": ("まだキャンセルしないでください", "アカウントを設定"),
+    }
+    for lang in ("en", "ja"):
+        doc = s.page("/subscription", params={"lang": lang})
+        assert doc.one(data_testid="subscription-type").attrs["data-type"] == "expired"
+        assert text(doc, "aws-account") == "—"
+        assert "2222-2222-2222" in text(doc, "ended-account")
+        assert not doc.all(data_testid="pending-cancellation")
+        running = doc.one(data_testid="still-running")
+        assert running.attrs["data-account-id"] == SRC and running.attrs["data-agreement-id"] == source
+        assert all(w in running.text for w in words[lang]) and "1111-1111-1111" in running.text
+        wizard = s.page("/subscription/change", params={"lang": lang})
+        assert text(wizard, "status-account") == "—" and text(wizard, "status-pending") == (
+            "nothing" if lang == "en" else "なし"
+        )
+        assert wizard.all(data_testid="still-running") and not wizard.all(data_testid="pending-cancellation")
+    assert s.status()["aws_account_id"] is None and s.status()["pending_cancellations"] == []
+    # the way back: the source's subscription is linked again
+    assert s.register(s.token_for(source)).status_code == 303
+    assert s.confirm().status_code == 303
+    doc = s.page("/subscription")
+    assert text(doc, "aws-account") == "1111-1111-1111"
+    assert doc.one(data_testid="subscription-type").attrs["data-type"] == "aws_marketplace"
+    assert not doc.all(data_testid="pending-cancellation") and not doc.all(data_testid="still-running")
+    assert not doc.all(data_testid="ended-account")
+
+
+def test_times_are_shown_in_the_viewers_time_zone_with_utc_on_hover(sqlite_seller: Seller) -> None:
+    """A Japanese browser reads Japan's time (JST), any other UTC; the <time> element keeps the instant and shows
+    UTC on hover."""
+    s = sqlite_seller
+    s.log_in()
+    s.link(SRC)
+    s.client.cookies.delete("mplink_lang")
+    shown = {}
+    for accept, zone in (("ja,en;q=0.5", "JST"), ("en-US,en;q=0.9", "UTC")):
+        doc = s.page("/subscription", headers={"Accept-Language": accept})
+        moment = doc.one(data_testid="since").one("time")
+        assert moment.text.endswith(f" {zone}"), moment.text
+        assert moment.attrs["datetime"].endswith("Z") and moment.attrs["title"].endswith(" UTC")
+        instant = datetime.fromisoformat(moment.attrs["datetime"])
+        assert moment.attrs["title"] == instant.strftime("%Y-%m-%d %H:%M UTC")
+        shown[zone] = (instant, moment.text)
+    instant = shown["UTC"][0]
+    assert shown["JST"][1] == (instant + timedelta(hours=9)).strftime("%Y-%m-%d %H:%M JST")
+    assert shown["UTC"][1] == instant.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def test_a_public_to_private_switch_carries_the_link_over(sqlite_seller: Seller) -> None:

@@ -28,6 +28,8 @@ WORDS = {
         "cancel": "Cancel",
         "active": "Active",
         "cancelled": "Cancelled",
+        "source_account": "Source account",
+        "destination_account": "Destination account",
     },
     "ja": {
         "continue": "サブスクリプションを申し込む",
@@ -40,6 +42,8 @@ WORDS = {
         "cancel": "キャンセル",
         "active": "アクティブ",
         "cancelled": "キャンセル済み",
+        "source_account": "切換元AWSアカウント",
+        "destination_account": "切換先AWSアカウント",
     },
 }
 

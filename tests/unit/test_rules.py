@@ -208,6 +208,34 @@ class TestR3EndingNeverRevokesWrongly:
         assert view.pending_cancellations == ()
         assert result.change is not None and result.change.state is ChangeState.DONE
 
+    def test_wrong_order_source_cancelled_first_the_view_names_no_payer(self) -> None:
+        ledger, _ = paying_from_src()
+        apply(ledger, eventbridge("Purchase Agreement Ended", "agmt-src", account=SRC, status="CANCELLED", time=at(30)))
+        view = subscription_view("t1", ledger, CATALOG)
+        assert view.type is SubscriptionType.EXPIRED and view.paying_account_id is None
+        assert view.aws_account_id == SRC and view.ended_at == at(30)  # the account that ended, not a payer
+        assert view.pending_cancellations == () and view.still_running == ()
+
+    def test_wrong_order_destination_cancelled_the_source_is_the_way_back_not_a_step_to_do(self) -> None:
+        ledger, t = paying_from_src()
+        registered(ledger, "agmt-dst", DST)
+        ledger.link(t, "u1", "agmt-dst", at(60))
+        view = subscription_view("t1", ledger, CATALOG)
+        assert view.paying_account_id == DST and [p.agreement_id for p in view.pending_cancellations] == ["agmt-src"]
+        # the buyer cancels the destination instead of the source
+        apply(ledger, eventbridge("Purchase Agreement Ended", "agmt-dst", account=DST, status="CANCELLED", time=at(61)))
+        view = subscription_view("t1", ledger, CATALOG)
+        assert view.type is SubscriptionType.EXPIRED and view.paying_account_id is None
+        assert view.pending_cancellations == ()  # cancelling the source now would leave nothing at all
+        assert [(p.aws_account_id, p.agreement_id) for p in view.still_running] == [(SRC, "agmt-src")]
+        assert view.as_api()["pending_cancellations"] == []
+        # linking the source again: it pays, and nothing is left to cancel
+        ledger.link(t, "u1", "agmt-src", at(90))
+        view = subscription_view("t1", ledger, CATALOG)
+        assert view.type is SubscriptionType.AWS_MARKETPLACE and view.paying_account_id == SRC
+        assert view.pending_cancellations == () and view.still_running == ()
+        assert ledger.agreements["agmt-src"].lifecycle is Lifecycle.ACTIVE
+
     def test_license_deprovisioned_revokes_the_current_agreement(self) -> None:
         ledger, _ = paying_from_src()
         raw = license_event("Deprovisioned", license_arn("agmt-src"), event_id="lic-1", time=at(50), drop_prefix=True)

@@ -16,6 +16,7 @@ from mplink.services.auth import LoggedIn, Membership
 from mplink.services.registration import PendingRegistration
 from mplink.web.views import (
     Destination,
+    Moment,
     OfferChoice,
     StepMarks,
     Who,
@@ -125,11 +126,11 @@ def test_account_label_groups_twelve_digits_by_four(given: str | None, shown_as:
     assert account_label(given) == shown_as
 
 
-def test_times_are_shown_in_utc_to_the_minute() -> None:
-    assert when(T0) == "2026-01-01 10:30 UTC"
-    assert when(datetime(2026, 1, 1, 19, 30, tzinfo=timezone(timedelta(hours=9)))) == "2026-01-01 10:30 UTC"
-    assert when(datetime(2026, 1, 1, 10, 30)) == "2026-01-01 10:30 UTC"  # naive means UTC
-    assert when(None) == ""
+def test_times_are_kept_in_utc_and_read_as_utc_to_the_minute() -> None:
+    assert when(T0) == Moment(T0) and str(when(T0)) == "2026-01-01 10:30 UTC"
+    assert when(datetime(2026, 1, 1, 19, 30, tzinfo=timezone(timedelta(hours=9)))) == Moment(T0)
+    assert when(datetime(2026, 1, 1, 10, 30)) == Moment(T0)  # naive means UTC
+    assert str(when(None)) == "" and not when(None) and when(T0)
 
 
 @pytest.mark.parametrize("path", ["/subscription/change?x=1", "/marketplace/confirm", "/"])
@@ -212,10 +213,10 @@ def test_the_summary_says_who_pays_through_which_offer() -> None:
     assert (summary.offer_name, summary.offer_private) == (PRIVATE.name, True)
     assert summary.proposer == "Classmethod, Inc. (8888-8888-8888)"
     assert (summary.product_title, summary.since, summary.registered, summary.total) == (
-        "Trend Micro Cloud One", "2026-01-01 10:30 UTC", 2, 2
+        "Trend Micro Cloud One", Moment(T0), 2, 2
     )  # fmt: skip
     assert [(p.account, p.account_id, p.agreement_id, p.since) for p in summary.pending] == [
-        ("1111-1111-1111", SRC, "agmt-src", "2026-01-01 10:30 UTC")
+        ("1111-1111-1111", SRC, "agmt-src", Moment(T0))
     ]
 
 
@@ -242,7 +243,7 @@ def test_confirming_a_new_account_names_the_one_it_replaces() -> None:
     assert (c.offer, c.private, c.proposer, c.product) == (
         PRIVATE.name, True, "Classmethod, Inc. (8888-8888-8888)", "Trend Micro Cloud One"
     )  # fmt: skip
-    assert c.expires == "2026-01-01 14:30 UTC"  # 4 hours after the token was redeemed
+    assert str(c.expires) == "2026-01-01 14:30 UTC"  # 4 hours after the token was redeemed
     assert (c.tenant_name, c.tenant_id, c.can_confirm, c.role) == ("Example Corp", "t1", True, "admin")
     assert not c.already_here and not c.elsewhere
 
@@ -364,3 +365,17 @@ def test_the_marks_are_the_domains_steps_even_when_the_check_never_came() -> Non
     done but was never checked; the page says so too, and only the cancel step ever reads "waiting"."""
     odd = change(ChangeState.DONE, True, False, True)
     assert step_marks(odd, DST) == StepMarks("done", "todo", "done")
+
+
+def test_after_a_wrong_order_cancel_the_summary_names_no_payer_and_asks_to_cancel_nothing() -> None:
+    """The destination was cancelled instead of the source: nothing pays, and the source is the way back."""
+    left = PendingCancellation(SRC, "agmt-src", T0)
+    view = SubscriptionView(
+        "t1", SubscriptionType.EXPIRED, aws_account_id=DST, agreement_id="agmt-dst", offer_id=PRIVATE.offer_id,
+        offer=PRIVATE, product=PRODUCT, ended_at=T0 + timedelta(hours=1), still_running=(left,),
+    )  # fmt: skip
+    s = subscription_summary(shown(view, CATALOG))
+    assert s.account == "" and s.account_id == ""
+    assert s.ended_account == "2222-2222-2222" and str(s.ended_at) == "2026-01-01 11:30 UTC"
+    assert s.pending == () and [r.account for r in s.running] == ["1111-1111-1111"]
+    assert status(shown(view, CATALOG), None).as_json()["aws_account_id"] is None

@@ -16,6 +16,7 @@ from mplink.cli.common import (
     console,
     fail,
     friendly_errors,
+    missing_sqlite_file,
     open_store,
     open_wiring,
     print_json,
@@ -35,7 +36,7 @@ def db_upgrade(as_json: bool = JsonOption) -> None:
     from mplink.adapters.store.migrate import current_revision, upgrade
 
     url = settings().database_url
-    with open_store(require_schema=False) as store:
+    with open_store(require_schema=False, create=True) as store:
         before = current_revision(store.engine)
         upgrade(url)
         after = current_revision(store.engine)
@@ -58,9 +59,13 @@ def db_status(as_json: bool = JsonOption) -> None:
     """Show the schema revision of the database and the newest one this mplink knows."""
     from mplink.adapters.store.migrate import current_revision, head_revision
 
-    with open_store(require_schema=False) as store:
-        current = current_revision(store.engine)
-        head = head_revision(store.url)
+    url = settings().database_url
+    if missing_sqlite_file(url):  # no database yet: nothing to open (opening would create an empty file)
+        current, head = None, head_revision(url)
+    else:
+        with open_store(require_schema=False) as store:
+            current = current_revision(store.engine)
+            head = head_revision(store.url)
     if as_json:
         print_json({"current": current, "head": head, "up_to_date": current == head})
     else:

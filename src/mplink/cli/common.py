@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -68,16 +69,37 @@ def friendly_errors() -> Iterator[None]:
         fail(f"database error: {reason}", code=1)
 
 
+def missing_sqlite_file(database_url: str) -> str | None:
+    """The path of a SQLite database file that does not exist yet (opening it would create an empty one)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return None if Path(path).exists() else path
+
+
 @contextmanager
-def open_wiring(require_schema: bool = True) -> Iterator[Wiring]:
-    """The process's dependencies from ``bootstrap``, after checking the database is there and migrated."""
+def open_wiring(require_schema: bool = True, create: bool = False) -> Iterator[Wiring]:
+    """The process's dependencies from ``bootstrap``, after checking the database is there and migrated.
+
+    Only ``create`` (``mplink db upgrade``) may open a SQLite file that is not there: anything else would leave
+    an empty database behind."""
     with friendly_errors():
         from sqlalchemy.exc import OperationalError
 
         from mplink.adapters.store.migrate import current_revision, head_revision
         from mplink.bootstrap import bootstrap
 
-        wiring = bootstrap(settings())
+        cfg = settings()
+        if not create and (missing := missing_sqlite_file(cfg.database_url)):
+            fail(f"there is no database yet ({missing}): run 'mplink db upgrade' first, or set MPLINK_DATABASE_URL")
+        wiring = bootstrap(cfg)
         store = wiring.store
         try:
             if require_schema:
@@ -94,6 +116,6 @@ def open_wiring(require_schema: bool = True) -> Iterator[Wiring]:
 
 
 @contextmanager
-def open_store(require_schema: bool = True) -> Iterator[Store]:
-    with open_wiring(require_schema) as wiring:
+def open_store(require_schema: bool = True, create: bool = False) -> Iterator[Store]:
+    with open_wiring(require_schema, create) as wiring:
         yield wiring.store

@@ -212,6 +212,8 @@ class Ledger:
             change.destination_linked(agreement_id, start)
         elif started is not None:
             started.abort(start)  # nothing paid for the tenant any more: this is a first link, not a change
+        # an agreement the tenant had moved away from pays again: it is no longer left to cancel (R2)
+        agreement.superseded_at = None
         link = BillingLink(id=new_id(), tenant_id=tenant.id, agreement_id=agreement_id, starts_at=start)
         self._add(link)
         link = self._follow_successors(link)

@@ -45,6 +45,17 @@ class SubscriptionView:
     since: datetime | None = None
     services: tuple[ServiceStatus, ...] = ()
     pending_cancellations: tuple[PendingCancellation, ...] = field(default_factory=tuple)
+    #: the paying agreement ended (wrong order: cancelled before another was linked, or the destination itself
+    #: was cancelled): when it ended; its account is ``aws_account_id``, which pays no more
+    ended_at: datetime | None = None
+    #: agreements the tenant moved away from that still run in AWS while nothing pays: not to be cancelled but
+    #: the way back (linking one again registers the services); ``pending_cancellations`` is then empty
+    still_running: tuple[PendingCancellation, ...] = field(default_factory=tuple)
+
+    @property
+    def paying_account_id(self) -> str | None:
+        """The AWS account that pays for the tenant now: None when nothing does, even if one was linked last."""
+        return self.aws_account_id if self.type is SubscriptionType.AWS_MARKETPLACE else None
 
     def as_api(self) -> dict[str, object]:
         """The JSON shape of ``GET /api/v1/tenants/{id}/subscription`` (DESIGN.md)."""
@@ -84,7 +95,10 @@ def subscription_view(tenant_id: str, ledger: Ledger, catalog: Catalog) -> Subsc
     current = ledger.open_link_of_tenant(tenant_id)
     if current is None:
         kind = SubscriptionType.EXPIRED if links else SubscriptionType.NONE
-        return SubscriptionView(tenant_id=tenant_id, type=kind, pending_cancellations=pending)
+        running = pending if kind is SubscriptionType.EXPIRED else ()
+        return SubscriptionView(
+            tenant_id=tenant_id, type=kind, pending_cancellations=() if running else pending, still_running=running
+        )
     agreement = ledger.agreements[current.agreement_id]
     product = catalog.product(agreement.product_id or agreement.product_code or "")
     found = catalog.find_offer(agreement.offer_id) if agreement.offer_id else None
@@ -93,6 +107,9 @@ def subscription_view(tenant_id: str, ledger: Ledger, catalog: Catalog) -> Subsc
         ServiceStatus(s.name, registered, current.starts_at if registered else None)
         for s in (product.services if product else ())
     )
+    # nothing pays: a subscription left running is the way back, not a step left to do
+    pending = tuple(p for p in pending if p.agreement_id != agreement.agreement_id)
+    running = () if registered else pending
     return SubscriptionView(
         tenant_id=tenant_id,
         type=SubscriptionType.AWS_MARKETPLACE if registered else SubscriptionType.EXPIRED,
@@ -104,5 +121,7 @@ def subscription_view(tenant_id: str, ledger: Ledger, catalog: Catalog) -> Subsc
         product=product,
         since=current.starts_at,
         services=services,
-        pending_cancellations=pending,
+        pending_cancellations=pending if registered else (),
+        ended_at=None if registered else agreement.ended_since(),
+        still_running=running,
     )

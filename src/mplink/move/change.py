@@ -9,6 +9,14 @@ from typing import Any
 
 from mplink.move.errors import SellerApiError
 
+
+def format_account_id(account_id: str) -> str:
+    """The way the AWS console shows an account id: ``2222-2222-2222`` (anything else as it is)."""
+    if len(account_id) != 12 or not account_id.isdigit():
+        return account_id
+    return f"{account_id[0:4]}-{account_id[4:8]}-{account_id[8:12]}"
+
+
 #: the states the seller's domain reaches (the contract's names)
 STATES = ("started", "destination_linked", "verified", "source_cancel_pending", "done", "aborted")
 OPEN_STATES = frozenset({"started", "destination_linked", "verified", "source_cancel_pending"})
@@ -94,7 +102,7 @@ def why_not_verified(change: ChangeStatus | None, dst_account: str, agreement_id
     if change is None:
         return "the seller has no account change for the tenant"
     if change.to_account != dst_account:
-        return f"the change's destination is {change.to_account or 'not linked yet'}"
+        return f"the change's destination is {format_account_id(change.to_account or '') or 'not linked yet'}"
     if agreement_id is not None and change.to_agreement != agreement_id:
         return f"the seller linked agreement {change.to_agreement}, not {agreement_id}"
     if change.state == "destination_linked":

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -19,11 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from mplink.move.change import ChangeStatus, is_done
+from mplink.move.change import ChangeStatus, format_account_id, is_done
 from mplink.move.errors import BadStateFile, MoveError, SellerApiError
-from mplink.move.plan import ORGANIZATION_UNKNOWN, MoveArgs, Plan, format_account_id, preflight
+from mplink.move.plan import ORGANIZATION_UNKNOWN, MoveArgs, Plan, preflight
 from mplink.move.runner import Observer, Runner
-from mplink.move.state import StateFile
+from mplink.move.state import STEPS, StateFile
 
 if TYPE_CHECKING:
     from babel.support import NullTranslations
@@ -81,6 +82,7 @@ class Say:
     """Messages in the chosen language (English is the msgid), printed as plain text."""
 
     def __init__(self, lang: str, console: Console = out) -> None:
+        self.lang = lang
         self.t = _translations(lang)
         self.console = console
 
@@ -175,7 +177,11 @@ PROGRESS = {
     "step.provisioned": "- provisioned",
     "step.linked": "- linked to the tenant at the seller",
     "step.verified": "- verified at the seller: {aws_account_id} pays and every service is registered",
-    "step.source_cancel": "- old subscription: cancel {mode}",
+    "step.source_cancel.api": "- the old subscription in {account} was cancelled",
+    "step.source_cancel.already_ended": "- the old subscription in {account} had already ended",
+    "step.source_cancel.console": "- the old subscription in {account} is to be cancelled in the AWS console (see "
+    "above)",
+    "step.source_cancel.none": "- there was no old subscription to cancel",
     "step.completed": "- the seller reports the old subscription ended",
     "console_cancel": "AWS refused to cancel through the API. In AWS account {account} open: AWS Marketplace "
     "Subscriptions -> {product} -> Manage -> Actions -> Cancel",
@@ -186,6 +192,29 @@ PROGRESS = {
     "Actions -> Cancel.",
     "manual.done": "Done: {dst} pays; the subscription in {src} has ended.",
 }
+
+#: what each saved step of a move means (``mplink move status``)
+STEP_LABELS = {
+    "requested": "subscription requested",
+    "accepted": "agreement accepted",
+    "provisioned": "provisioned",
+    "linked": "linked at the seller",
+    "verified": "verified at the seller",
+    "source_cancel": "old subscription's cancellation handled",
+    "completed": "old subscription ended",
+}
+
+#: what ``apply`` is doing while it works on each step (its spinner)
+DOING = {
+    "requested": "Subscribing AWS account {dst} to '{offer}' ...",
+    "accepted": "Accepting the new subscription in {dst} ...",
+    "provisioned": "Waiting for AWS Marketplace to set up the new subscription ...",
+    "linked": "Linking the new subscription to the tenant at the seller ...",
+    "verified": "Waiting for the seller to show every service registered under {dst} ...",
+    "source_cancel": "Cancelling the old subscription in {src} ...",
+    "completed": "Waiting for the seller to report that the old subscription in {src} ended ...",
+}
+SAFE_TO_STOP = "(safe to stop with Ctrl-C: the same command resumes)"
 
 CHANGE_STATES = {
     "started": "started (nothing linked yet)",
@@ -229,17 +258,59 @@ def _say_lines(say: Say, lines: list[tuple[str, dict[str, str]]]) -> None:
 class Progress(Observer):
     """Prints each saved step and each notice; ``quiet`` (--json) keeps only the manual mode's steps."""
 
-    def __init__(self, say: Say, quiet: bool = False) -> None:
+    def __init__(self, say: Say, quiet: bool = False, src_account: str = "") -> None:
         self.say = say
         self.quiet = quiet
+        self.src_account = src_account
 
     def step_saved(self, step: str, values: Mapping[str, Any]) -> None:
-        if not self.quiet:
-            self.say.line(PROGRESS[f"step.{step}"], **display(values))
+        key = f"step.{step}"
+        if step == "source_cancel":  # how the old subscription was dealt with, in the user's words
+            key, values = f"{key}.{values.get('mode')}", {**values, "account": self.src_account}
+        if not self.quiet and key in PROGRESS:
+            self.say.line(PROGRESS[key], **display(values))
 
     def notice(self, key: str, values: Mapping[str, Any]) -> None:
         if key in PROGRESS and (not self.quiet or key.startswith("manual.")):
             self.say.line(PROGRESS[key], **display(values))
+
+
+class Spinner(Observer):
+    """Says on the spinner which step ``apply`` works on now: the first one not saved yet."""
+
+    def __init__(self, say: Say, status: Any, values: Mapping[str, Any], done: Iterable[str]) -> None:
+        self.say, self.status, self.values, self.done = say, status, display(values), set(done)
+        self.update()
+
+    def text(self) -> str:
+        step = next((s for s in STEPS if s not in self.done), STEPS[-1])
+        return f"{self.say(DOING[step], **self.values)} {self.say(SAFE_TO_STOP)}"
+
+    def update(self) -> None:
+        self.status.update(self.text())
+
+    def step_saved(self, step: str, values: Mapping[str, Any]) -> None:
+        self.done.add(step)
+        self.update()
+
+
+def resume_command(options: Iterable[tuple[str, object]]) -> str:
+    """The command that resumes this ``apply``: the same options, as typed at a shell (flags given as True)."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "mplink" else "mplink"
+    words = [program, "move", "apply"]
+    for name, value in options:
+        if value is True:
+            words.append(name)
+        elif value not in (None, False):
+            words += [name, str(value)]
+    return shlex.join(words)
+
+
+def stopped(say: Say, command: str) -> NoReturn:
+    """Ctrl-C: every finished step is saved, so the same command continues where this one stopped."""
+    say.line("Stopped. Nothing is lost: to continue where it stopped, run:")
+    err.print(f"  {command}", markup=False, highlight=False)
+    raise typer.Exit(130)
 
 
 # -- commands ----------------------------------------------------------------------------------------------------
@@ -315,17 +386,35 @@ def apply_cmd(
             fail("add --yes to run without a prompt")
         if not typer.confirm(say("Proceed?"), default=False):
             raise typer.Exit(1)
-    runner = Runner(args, plan, src, dst, seller, observers=[Progress(say, quiet=as_json)])
-    if manual:
+    command = resume_command(
+        [
+            ("--product", product), ("--from-profile", from_profile), ("--to-profile", to_profile),
+            ("--seller-url", seller_url), ("--tenant", tenant), ("--seller-key", seller_key),
+            ("--offer-name", offer_name), ("--offer-id", offer_id), ("--allowed-accounts", allowed_accounts),
+            ("--lang", lang), ("--state", None if manual else store.where), ("--yes", yes), ("--manual", manual),
+            ("--wait", None if wait == 600 else f"{wait:g}"), ("--json", as_json),
+        ]
+    )  # fmt: skip
+    runner = Runner(args, plan, src, dst, seller, observers=[Progress(say, as_json, plan.src_account)])
+    try:
+        if manual:
+            with reported(code=1):
+                runner.manual(wait)
+            return
+        if not as_json:
+            say.line("State file: {state} (the same command run again resumes from it)", state=store.where)
         with reported(code=1):
-            runner.manual(wait)
-        return
-    with reported(code=1):
-        if as_json:
-            result = runner.apply(store, wait)
-        else:
-            with out.status(say("Working ... (safe to stop with Ctrl-C and run again)")):
+            if as_json:
                 result = runner.apply(store, wait)
+            else:
+                with out.status("") as status:
+                    saved = store.load() if store.exists() else None
+                    values = {"dst": plan.dst_account, "src": plan.src_account, "offer": plan.offer_name}
+                    spinner = Spinner(say, status, values, saved.done if saved else ())
+                    runner.observers.append(spinner)
+                    result = runner.apply(store, wait)
+    except KeyboardInterrupt:
+        stopped(Say(say.lang, err), command)
     if as_json:
         account_change = dict(runner.change.raw) if runner.change else None
         print_json({"state_file": store.where, **asdict(result), "account_change": account_change})
@@ -388,11 +477,11 @@ def status_cmd(
             }
         )
         return
-    say.line("Steps done: {steps}", steps=", ".join(data.steps_done()) or "none")
+    steps = [say(STEP_LABELS.get(step, step)) for step in data.steps_done()]
+    say.line("Steps done: {steps}", steps=say(", ").join(steps) or say("none"))
     _say_lines(say, change_lines(change, say))
-    say.line(
-        "Paying account at the seller: {account}", account=format_account_id(sub.get("aws_account_id") or "0" * 12)
-    )
+    paying = sub.get("aws_account_id")
+    say.line("Paying account at the seller: {account}", account=format_account_id(paying) if paying else say("none"))
     if ended:
         say.line("The old subscription has ended.")
     else:

@@ -10,15 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from mplink.move.change import ChangeStatus
+from mplink.move.change import ChangeStatus, format_account_id
 from mplink.move.errors import AwsCallFailed, MoveRefused, SellerApiError
 
 ORGANIZATION_UNKNOWN = "organization_unknown"
-
-
-def format_account_id(account_id: str) -> str:
-    """The way the AWS console shows an account id: ``2222-2222-2222``."""
-    return f"{account_id[0:4]}-{account_id[4:8]}-{account_id[8:12]}"
 
 
 @dataclass

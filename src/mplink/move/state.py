@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mplink.move.change import format_account_id
 from mplink.move.errors import BadStateFile
 
 #: the steps of ``apply``, in order; each is saved with what it produced before the next begins
@@ -76,7 +77,7 @@ def resume(
     if not saved.belongs_to(tenant_id, src_account, dst_account, offer_id):
         raise BadStateFile(
             f"{where} belongs to another move ({saved.tenant_id}: "
-            f"{saved.src_account} -> {saved.dst_account}); give another --state"
+            f"{format_account_id(saved.src_account)} -> {format_account_id(saved.dst_account)}); give another --state"
         )
     return saved
 

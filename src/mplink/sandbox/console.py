@@ -62,13 +62,23 @@ class PageError(Exception):
     account: str | None = None
 
 
+#: the buyer accounts' names in the shipped catalog, shown in the page's language (other names as they are)
+ACCOUNT_NAMES = (N_("Source account"), N_("Destination account"))
+
+
+def _account_name(gettext: Callable[[str], str], name: str | None) -> str:
+    """A buyer account's name in the page's language ("" stays "": gettext would answer the catalog's header)."""
+    return gettext(name) if name else ""
+
+
 def _text(form: Mapping[str, Any], name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
 
-def _when(ts: datetime | None) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+def _when(ts: datetime | None) -> datetime | None:
+    """A time for a page: its template shows it with ``|time`` (the viewer's time zone, UTC on hover)."""
+    return ts
 
 
 def _prices(product: Product, offer: Offer) -> list[dict[str, str]]:
@@ -108,7 +118,7 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
             status=status,
             account=account,
             account_display=format_account_id(account) if account else "",
-            account_name=names.get(account or "", ""),
+            account_name=_account_name(PAGES.gettext(request), names.get(account or "")),
             account_home=f"/console/{account}" if account else "",
             error=_error_view(error, PAGES.gettext(request)),
             **context,
@@ -176,8 +186,13 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
 
     # -- sign in -----------------------------------------------------------------------------------------------
     def signin_page(request: Request, *, typed: str = "", error: PageError | None = None) -> HTMLResponse:
+        gettext = PAGES.gettext(request)
         accounts = [
-            {"account_id": b.account_id, "name": b.name, "display": format_account_id(b.account_id)}
+            {
+                "account_id": b.account_id,
+                "name": _account_name(gettext, b.name),
+                "display": format_account_id(b.account_id),
+            }
             for b in catalog.buyer_accounts
         ]
         return render(

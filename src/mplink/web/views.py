@@ -34,9 +34,23 @@ def account_label(account_id: str | None) -> str:
     return format_account_id(account_id) if account_id and len(account_id) == 12 else (account_id or "")
 
 
-def when(ts: datetime | None) -> str:
-    """A time as the pages show it, in UTC to the minute; "" for none."""
-    return utc(ts).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+@dataclass(frozen=True)
+class Moment:
+    """A time a page shows: the template renders it with ``|time`` in the viewer's time zone, UTC on hover.
+    False when there is none; as text, UTC to the minute."""
+
+    at: datetime | None
+
+    def __bool__(self) -> bool:
+        return self.at is not None
+
+    def __str__(self) -> str:
+        return utc(self.at).strftime("%Y-%m-%d %H:%M UTC") if self.at else ""
+
+
+def when(ts: datetime | None) -> Moment:
+    """A time as the pages show it (see ``Moment``)."""
+    return Moment(utc(ts) if ts else None)
 
 
 def duration(span: timedelta, lang: str) -> str:
@@ -154,7 +168,7 @@ def shown(view: SubscriptionView, catalog: Catalog) -> Shown:
 class ServiceRow:
     name: str
     registered: bool
-    since: str
+    since: Moment
 
 
 @dataclass(frozen=True)
@@ -164,7 +178,7 @@ class PendingRow:
     account: str
     account_id: str
     agreement_id: str
-    since: str
+    since: Moment
 
 
 @dataclass(frozen=True)
@@ -178,19 +192,33 @@ class SubscriptionSummary:
     offer_private: bool
     proposer: str
     product_title: str
-    since: str
+    since: Moment
     services: tuple[ServiceRow, ...]
     registered: int
     total: int
     pending: tuple[PendingRow, ...]
+    #: the account whose subscription was the last to pay and ended ("" while one pays), and when it ended
+    ended_account: str = ""
+    ended_at: Moment = Moment(None)
+    #: subscriptions left running while nothing pays: linking one again is the way back, cancelling it is not
+    running: tuple[PendingRow, ...] = ()
+
+
+def pending_rows(items: Iterable[PendingCancellation]) -> tuple[PendingRow, ...]:
+    return tuple(
+        PendingRow(account_label(p.aws_account_id), p.aws_account_id or "", p.agreement_id, when(p.superseded_at))
+        for p in items
+    )
 
 
 def subscription_summary(s: Shown) -> SubscriptionSummary:
     view, offer = s.view, s.view.offer
+    paying = view.paying_account_id
+    ended = view.aws_account_id if paying is None and view.type is SubscriptionType.EXPIRED else None
     return SubscriptionSummary(
         type=view.type.value,
-        account=account_label(view.aws_account_id),
-        account_id=view.aws_account_id or "",
+        account=account_label(paying),
+        account_id=paying or "",
         offer_name=offer.name if offer else (view.offer_id or ""),
         offer_private=bool(offer and offer.private),
         proposer=proposer_label(s.catalog, offer, offer.proposer_account_id if offer else None),
@@ -199,10 +227,10 @@ def subscription_summary(s: Shown) -> SubscriptionSummary:
         services=tuple(ServiceRow(x.name, x.registered, when(x.since)) for x in s.services),
         registered=s.registered,
         total=len(s.services),
-        pending=tuple(
-            PendingRow(account_label(p.aws_account_id), p.aws_account_id or "", p.agreement_id, when(p.superseded_at))
-            for p in view.pending_cancellations
-        ),
+        pending=pending_rows(view.pending_cancellations),
+        ended_account=account_label(ended),
+        ended_at=when(view.ended_at if ended else None),
+        running=pending_rows(view.still_running),
     )
 
 
@@ -234,7 +262,7 @@ class Status:
 
 def status(s: Shown, change: AccountChangeView | None) -> Status:
     return Status(
-        aws_account_id=s.view.aws_account_id,
+        aws_account_id=s.view.paying_account_id,
         type=s.view.type.value,
         pending_cancellations=tuple((p.aws_account_id, p.agreement_id) for p in s.view.pending_cancellations),
         services_registered=s.registered,
@@ -254,7 +282,7 @@ class Confirmation:
     proposer: str
     product: str
     agreement_id: str
-    expires: str
+    expires: Moment
     tenant_name: str
     tenant_id: str
     #: the account that pays now and would stop paying ("" when none, or when it is this very agreement)
