@@ -476,7 +476,7 @@ class StaleLine:
     offer_id: str
     offer_name: str
     seller: str
-    since: str
+    since: Moment
     left_for: str
     request_id: str
     request_status: str
