@@ -266,3 +266,25 @@ def test_the_move_package_imports_nothing_of_the_seller() -> None:
                 assert not (node.module or "").startswith(seller), f"{path.name} imports {node.module}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith(seller) for a in node.names), f"{path.name} imports {node.names}"
+
+
+def test_plan_refuses_the_public_offer_unless_the_offer_change_is_allowed(move_world: MoveWorld) -> None:
+    """The offer guard (issue 11): the seed's main warning. The public offer after the reseller's private one is
+    refused with exit 2 and one line naming both offers; --allow-offer-change plans it, with the warning."""
+    before = move_world.snapshot()
+    refused = move_world.run("plan", **{"--offer-name": "Trend Micro for SaaS"})
+    assert refused.code == 2 and refused.out == ""
+    assert len(refused.err.strip().splitlines()) == 1
+    for words in ("'Trend Micro for SaaS' sold by Trend Micro", "Classmethod, Inc. for SaaS", "--allow-offer-change"):
+        assert words in refused.err
+    allowed = move_world.run("plan", "--allow-offer-change", **{"--offer-name": "Trend Micro for SaaS"})
+    assert allowed.code == 0, allowed.err
+    assert "warning: offer change (--allow-offer-change): the destination takes 'Trend Micro for SaaS'" in allowed.out
+    ja = move_world.run("plan", "--allow-offer-change", "--lang", "ja", **{"--offer-name": "Trend Micro for SaaS"})
+    assert ja.code == 0 and "警告: オファーの変更" in ja.out
+    as_json = json.loads(move_world.run("plan", "--allow-offer-change", "--json", **{"--offer-name": "Trend*"}).out)
+    assert "offer_change" in as_json["warnings"]
+    assert as_json["offer_change"]["to"] == {"name": "Trend Micro for SaaS", "seller": "Trend Micro"}
+    assert move_world.snapshot() == before
+    # the reseller's private offer, as the seed says, is no offer change
+    assert "offer change" not in move_world.run("plan").out
