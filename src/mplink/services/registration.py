@@ -15,10 +15,10 @@ from mplink.domain.catalog import Catalog
 from mplink.domain.clock import now_utc
 from mplink.domain.errors import Conflict, InvalidValue, NotFound
 from mplink.domain.ledger import Ledger
-from mplink.domain.offer_guard import OfferCheck
+from mplink.domain.offer_guard import OfferCheck, OfferMove
 from mplink.domain.subscription import SubscriptionView
 from mplink.domain.tenant import Role
-from mplink.services.linking import link, record_registration
+from mplink.services.linking import link, offer_check, record_registration
 from mplink.services.ports import (
     AgreementFacts,
     MarketplaceUnavailable,
@@ -108,6 +108,16 @@ def _record_redemption(
         pending = _pending(ledger, uow.catalog.get(), registration.agreement_id, digest, redeemed_at)
         uow.commit()
         return pending
+
+
+def pending_offer_check(uow: UnitOfWork, tenant_id: str, agreement_id: str) -> OfferCheck:
+    """What the confirmation page says about the offer: an offer change needs a second confirmation."""
+    with uow.snapshot():
+        catalog = uow.catalog.get()
+        ledger = uow.ledger.load(agreement_ids=[agreement_id], tenant_ids=[tenant_id])
+        if catalog is None:
+            return OfferCheck(OfferMove.FIRST, None, None)
+        return offer_check(ledger, catalog, tenant_id, agreement_id)
 
 
 def pending_registration(uow: UnitOfWork, agreement_id: str, digest: str, redeemed_at: datetime) -> PendingRegistration:
