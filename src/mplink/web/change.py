@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mplink.domain.clock import now_utc
 from mplink.rendering import N_
-from mplink.web.render import gettext_for, login_redirect, render
+from mplink.web.render import PAGES, gettext_for, login_redirect, render
 from mplink.web.session import current, require_tenant
 from mplink.web.state import app_state
 from mplink.web.subscription import shown_with_change
-from mplink.web.views import change_page, destination
+from mplink.web.views import change_page, destination, left_running
 
 router = APIRouter(include_in_schema=False)
 #: the wizard asks the status endpoint this often (milliseconds)
@@ -40,4 +41,5 @@ def change(request: Request, typed: Annotated[str | None, Query(alias="destinati
         v=change_page(s, dest, state.settings.marketplace_url, current_change),
         dest_error=gettext_for(request)(BAD_DESTINATION) if dest.invalid else "",
         poll_ms=POLL_MS,
+        left_running=left_running(s.view.pending_cancellations, now_utc(), PAGES.language(request)[0]),
     )
