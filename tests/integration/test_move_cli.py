@@ -18,7 +18,7 @@ from mplink.move import cli as move_cli
 from mplink.move.runner import Observer, add_observer, remove_observer
 from tests.support.journey import link
 from tests.support.move_world import MoveWorld, make_move_world
-from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, SRC
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SRC
 
 
 @pytest.fixture
@@ -288,3 +288,18 @@ def test_plan_refuses_the_public_offer_unless_the_offer_change_is_allowed(move_w
     assert move_world.snapshot() == before
     # the reseller's private offer, as the seed says, is no offer change
     assert "offer change" not in move_world.run("plan").out
+
+
+def test_apply_with_allow_offer_change_links_the_public_offer(move_world: MoveWorld) -> None:
+    """The second confirmation reaches the seller: apply links with allow_offer_change, so the move completes."""
+    allowed = move_world.tmp / "allowed.txt"
+    allowed.write_text(f"{SRC} {DST}\n")
+    state = str(move_world.tmp / "move.json")
+    args = {"--offer-name": "Trend Micro for SaaS", "--allowed-accounts": str(allowed)}
+    refused = move_world.run("apply", "--yes", "--state", state, **args)
+    assert refused.code == 2 and "--allow-offer-change" in refused.err
+    applied = move_world.run("apply", "--yes", "--allow-offer-change", "--state", state, "--wait", "60", **args)
+    assert applied.code == 0, applied.err + applied.out
+    assert "warning: offer change" in applied.out
+    assert_moved(move_world)
+    assert move_world.world.seller.subscription()["offer"]["id"] == PUBLIC_OFFER
