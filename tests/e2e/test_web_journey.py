@@ -27,7 +27,7 @@ from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
 from mplink.services.tenants import create_tenant
 from mplink.web.app import create_app
-from tests.support.html import PRIVATE_NAME, WORDS, exact, html
+from tests.support.html import PRIVATE_NAME, PUBLIC_NAME, WORDS, exact, html
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
 from tests.support.servers import serve_app
 from tests.support.web import (
@@ -415,16 +415,7 @@ def test_the_wrong_order_and_the_way_back_in_chromium(
         shot(buyer, "set-up-again")
 
         # the way back: step 1 in the destination account, confirmed here
-        buyer.goto(f"{run.sandbox}/console/{DST}/marketplace/pp/{PRODUCT_ID}")
-        buyer.get_by_role("button", name=console["continue"], exact=True).click()
-        buyer.get_by_label(PRIVATE_NAME, exact=True).check()
-        buyer.get_by_role("button", name=console["subscribe"], exact=True).click()
-        buyer.get_by_role("button", name=console["setup"], exact=True).click()
-        buyer.wait_for_url(exact(f"{run.seller}/login?next=%2Fmarketplace%2Fconfirm"))
-        buyer.fill("#email", ADMIN)
-        buyer.fill("#password", PASSWORD)
-        buyer.click("#login")
-        buyer.wait_for_url(exact(f"{run.seller}/marketplace/confirm"))
+        subscribe_and_log_in(buyer, run, console, PRIVATE_NAME)
         assert buyer.inner_text("[data-testid=confirm-current]").startswith("1111-1111-1111")
         buyer.get_by_role("button", name=words["confirm"], exact=True).click()
         buyer.wait_for_url(exact(f"{run.seller}/subscription"))
@@ -486,3 +477,74 @@ def test_the_destination_cancelled_instead_of_the_source_in_chromium(
         for gone in ("pending-cancellation", "still-running", "ended-account"):
             assert admin.locator(f"[data-testid={gone}]").count() == 0, gone
         shot(admin, "source-linked-again")
+
+
+def subscribe_and_log_in(buyer: Page, run: Running, console: dict[str, str], offer: str) -> None:
+    """Step 1 in the destination account's console (the product, Continue to Subscribe, ``offer``, Subscribe,
+    Set up your account), then the seller's login: the confirmation page is open."""
+    buyer.goto(f"{run.sandbox}/console/{DST}/marketplace/pp/{PRODUCT_ID}")
+    buyer.get_by_role("button", name=console["continue"], exact=True).click()
+    buyer.get_by_label(offer, exact=True).check()
+    buyer.get_by_role("button", name=console["subscribe"], exact=True).click()
+    buyer.get_by_role("button", name=console["setup"], exact=True).click()
+    buyer.wait_for_url(exact(f"{run.seller}/login?next=%2Fmarketplace%2Fconfirm"))
+    buyer.fill("#email", ADMIN)
+    buyer.fill("#password", PASSWORD)
+    buyer.click("#login")
+    buyer.wait_for_url(exact(f"{run.seller}/marketplace/confirm"))
+
+
+#: the offer guard's words on the confirmation page, per language
+OFFER_CHANGE_WORDS = {
+    "en": {
+        "warning": "Warning: this is not the offer that pays now.",
+        "public": "subscribed to the public offer 'Trend Micro for SaaS' from Trend Micro, not to a private offer",
+        "current": f"pays now through '{PRIVATE_NAME}' from Classmethod, Inc.",
+        "needed": "Nothing was linked: tick the box to confirm this offer change, or cancel.",
+    },
+    "ja": {
+        "warning": "警告: 現在支払いに使われているオファーではありません。",
+        "public": "プライベートオファーではなく、Trend Micro のパブリックオファー「Trend Micro for SaaS」です",
+        "current": f"Classmethod, Inc. のオファー「{PRIVATE_NAME}」で支払っています",
+        "needed": "何もリンクされていません。このオファー変更を確定するにはチェックボックスをオンにしてください。",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_public_offer_needs_a_second_confirmation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
+) -> None:
+    """Issue 11, the offer guard: the destination subscribes to the public offer instead of the reseller's
+    private one. The confirmation page says so, naming both offers and their sellers; Confirm alone links
+    nothing; ticking the second confirmation links it."""
+    words, console, said = SELLER_WORDS[lang], WORDS[lang], OFFER_CHANGE_WORDS[lang]
+    with (
+        seller_and_sandbox(tmp_path, monkeypatch) as run,
+        two_browsers(browser, lang, screenshots, "offer-change") as (_admin, buyer, shot),
+    ):
+        subscribe_and_log_in(buyer, run, console, PUBLIC_NAME)
+
+        def warning() -> str:
+            return re.sub(r"\s+", " ", buyer.inner_text("[data-testid=offer-change]"))
+
+        for key in ("warning", "public", "current"):
+            assert said[key] in warning(), (key, warning())
+        assert buyer.is_visible("#allow-offer-change") and not buyer.is_checked("#allow-offer-change")
+        shot(buyer, "warning")
+
+        # Confirm without the second confirmation: the same page again, saying nothing was linked
+        buyer.get_by_role("button", name=words["confirm"], exact=True).click()
+        buyer.wait_for_selector("[data-testid=offer-change-needed]")
+        assert buyer.url == f"{run.seller}/marketplace/confirm" and said["needed"] in warning()
+        shot(buyer, "refused")
+        buyer.goto(f"{run.seller}/subscription")
+        assert buyer.inner_text("[data-testid=aws-account]") == "1111-1111-1111"
+
+        # the registration is still pending: back to it, tick the box, confirm
+        buyer.goto(f"{run.seller}/marketplace/confirm")
+        buyer.check("#allow-offer-change")
+        buyer.get_by_role("button", name=words["confirm"], exact=True).click()
+        buyer.wait_for_url(exact(f"{run.seller}/subscription"))
+        assert buyer.inner_text("[data-testid=aws-account]") == "2222-2222-2222"
+        shot(buyer, "linked")

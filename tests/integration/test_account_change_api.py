@@ -17,7 +17,7 @@ from mplink.adapters.store.uow import Store
 from mplink.services.auth import create_api_key
 from mplink.services.tenants import create_tenant
 from mplink.web.app import create_app
-from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, SRC, RunningSandbox
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SRC, RunningSandbox
 from tests.support.web import ADMIN, PASSWORD, SECRET, TENANT, seller_settings
 
 OTHER = "333333333333"
@@ -50,12 +50,19 @@ class Api:
 
     def link(self, account: str) -> str:
         """Subscribe in the sandbox and link with the registration token, as ``mplink move`` does."""
-        market = self.sandbox.box.market
-        agreement = market.agreement.subscribe(account, PRIVATE_OFFER)
-        token = market.agreement.issue_token(agreement, "console").token
-        r = self.call("POST", "/link", json={"registration_token": token})
+        agreement_id, token = self.subscribe(account, PRIVATE_OFFER)
+        r = self.link_token(token)
         assert r.status_code == 200, r.text
-        return agreement.agreement_id
+        return agreement_id
+
+    def subscribe(self, account: str, offer: str) -> tuple[str, str]:
+        """Subscribe in the sandbox: the agreement id and a registration token for it."""
+        market = self.sandbox.box.market
+        agreement = market.agreement.subscribe(account, offer)
+        return agreement.agreement_id, market.agreement.issue_token(agreement, "console").token
+
+    def link_token(self, token: str, **body: object) -> httpx.Response:
+        return self.call("POST", "/link", json={"registration_token": token, **body})
 
     def cancel_in_marketplace(self, account: str, agreement_id: str) -> None:
         self.sandbox.box.market.agreement.cancel_agreement(account, {"agreementId": agreement_id}, from_console=True)
@@ -271,3 +278,33 @@ def test_openapi_describes_the_routes(api: Api) -> None:
         "updated_at",
         "destination_account_id",
     }
+
+
+def test_the_public_offer_after_the_private_one_is_refused_unless_allowed(api: Api) -> None:
+    """The offer guard (issue 11): 409 offer_change naming both offers and sellers, and nothing written; with
+    allow_offer_change it links and the answer carries the warning."""
+    source = api.link(SRC)
+    before = ok(api.call("GET", "/subscription"))
+    destination, token = api.subscribe(DST, PUBLIC_OFFER)
+    refused = api.link_token(token)
+    message = error(refused, 409, "offer_change")
+    for words in ("Trend Micro for SaaS", "Trend Micro", "Classmethod, Inc. for SaaS", "Classmethod, Inc."):
+        assert words in message
+    assert ok(api.call("GET", "/subscription")) == before
+    error(api.change(), 404, "not_found")
+    agreements = ok(api.client.get("/api/v1/agreements", headers={"Authorization": f"Bearer {api.operator_key}"}))
+    assert [a["agreement_id"] for a in agreements["items"]] == [source]
+
+    error(api.link_token(token), 409, "offer_change")  # the token was not used up: the same refusal again
+    linked = ok(api.link_token(token, allow_offer_change=True))
+    assert linked["aws_account_id"] == DST and linked["agreement_id"] == destination
+    assert linked["offer"]["id"] == PUBLIC_OFFER
+    assert [w["code"] for w in linked["warnings"]] == ["offer_change"]
+    assert "Trend Micro for SaaS" in linked["warnings"][0]["message"]
+    assert ok(api.change())["to"]["agreement_id"] == destination
+
+
+def test_public_to_the_private_offer_links_without_a_warning(api: Api) -> None:
+    assert ok(api.link_token(api.subscribe(SRC, PUBLIC_OFFER)[1]))["warnings"] == []
+    body = ok(api.link_token(api.subscribe(DST, PRIVATE_OFFER)[1]))
+    assert body["aws_account_id"] == DST and body["warnings"] == []

@@ -20,7 +20,7 @@ from mplink.move import cli as move_cli
 from mplink.move.runner import Observer, add_observer, remove_observer
 from tests.support.journey import link
 from tests.support.move_world import MoveWorld, make_move_world
-from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, SRC
+from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SRC
 
 
 @pytest.fixture
@@ -337,3 +337,40 @@ def test_the_move_package_imports_nothing_of_the_seller() -> None:
                 assert not (node.module or "").startswith(seller), f"{path.name} imports {node.module}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith(seller) for a in node.names), f"{path.name} imports {node.names}"
+
+
+def test_plan_refuses_the_public_offer_unless_the_offer_change_is_allowed(move_world: MoveWorld) -> None:
+    """The offer guard (issue 11): the seed's main warning. The public offer after the reseller's private one is
+    refused with exit 2 and one line naming both offers; --allow-offer-change plans it, with the warning."""
+    before = move_world.snapshot()
+    refused = move_world.run("plan", **{"--offer-name": "Trend Micro for SaaS"})
+    assert refused.code == 2 and refused.out == ""
+    assert len(refused.err.strip().splitlines()) == 1
+    for words in ("'Trend Micro for SaaS' sold by Trend Micro", "Classmethod, Inc. for SaaS", "--allow-offer-change"):
+        assert words in refused.err
+    allowed = move_world.run("plan", "--allow-offer-change", **{"--offer-name": "Trend Micro for SaaS"})
+    assert allowed.code == 0, allowed.err
+    assert "warning: offer change (--allow-offer-change): the destination takes 'Trend Micro for SaaS'" in allowed.out
+    ja = move_world.run("plan", "--allow-offer-change", "--lang", "ja", **{"--offer-name": "Trend Micro for SaaS"})
+    assert ja.code == 0 and "警告: オファーの変更" in ja.out
+    as_json = json.loads(move_world.run("plan", "--allow-offer-change", "--json", **{"--offer-name": "Trend*"}).out)
+    assert "offer_change" in as_json["warnings"]
+    assert as_json["offer_change"]["to"] == {"name": "Trend Micro for SaaS", "seller": "Trend Micro"}
+    assert move_world.snapshot() == before
+    # the reseller's private offer, as the seed says, is no offer change
+    assert "offer change" not in move_world.run("plan").out
+
+
+def test_apply_with_allow_offer_change_links_the_public_offer(move_world: MoveWorld) -> None:
+    """The second confirmation reaches the seller: apply links with allow_offer_change, so the move completes."""
+    allowed = move_world.tmp / "allowed.txt"
+    allowed.write_text(f"{SRC} {DST}\n")
+    state = str(move_world.tmp / "move.json")
+    args = {"--offer-name": "Trend Micro for SaaS", "--allowed-accounts": str(allowed)}
+    refused = move_world.run("apply", "--yes", "--state", state, **args)
+    assert refused.code == 2 and "--allow-offer-change" in refused.err
+    applied = move_world.run("apply", "--yes", "--allow-offer-change", "--state", state, "--wait", "60", **args)
+    assert applied.code == 0, applied.err + applied.out
+    assert "warning: offer change" in applied.out
+    assert_moved(move_world)
+    assert move_world.world.seller.subscription()["offer"]["id"] == PUBLIC_OFFER

@@ -3,6 +3,7 @@ event intake through the inbox (store raw first, dedup, process in one transacti
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from mplink.adapters.store import tables as t
 from mplink.adapters.store.uow import SqlUnitOfWork, Store
 from mplink.domain.agreement import Registration
+from mplink.domain.catalog import OfferAllowance
 from mplink.domain.errors import Conflict, InvalidValue, NotAuthorized
 from mplink.domain.subscription import SubscriptionType, subscription_view
 from mplink.domain.tenant import Membership, Role, Tenant, User
@@ -23,6 +25,7 @@ from mplink.services.events import envelope_from_eventbridge, envelope_from_sns,
 from tests.support import factories as f
 from tests.support.event_story import EVENTS, RAW_EVENTBRIDGE, RAW_SNS, _start, snapshot
 from tests.support.factories import DST, PRODUCT_CODE, SRC, T0, at, license_arn
+from tests.support.world import seed_catalog
 
 
 def _tenant(store: Store, tid: str = "t1", role: Role = Role.OWNER) -> None:
@@ -256,3 +259,18 @@ def test_timestamps_come_back_as_aware_utc(store: Store) -> None:
     with store.uow() as uow:
         (link,) = uow.ledger.load(tenant_ids=["t1"]).links
         assert link.starts_at == at(0) + timedelta(microseconds=5) and link.starts_at.utcoffset() == timedelta(0)
+
+
+def test_the_catalogs_offer_allowances_are_kept(store: Store) -> None:
+    """The offer guard's optional allowances (issue 11) survive a load into the store and back."""
+    allowances = (
+        OfferAllowance(("offer-public-tm4saas",), tenant_id="t1"),
+        OfferAllowance(("offer-public-tm4saas", "offer-cm-sppo-20260101"), reseller_account_id="888888888888"),
+    )
+    uow = store.uow()
+    with uow:
+        uow.catalog.replace(dataclasses.replace(seed_catalog(), allowed_offers=allowances))
+        uow.commit()
+    with store.uow() as uow:
+        catalog = uow.catalog.get()
+    assert catalog is not None and catalog.allowed_offers == allowances

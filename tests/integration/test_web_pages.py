@@ -443,6 +443,24 @@ def test_confirmation_of_a_change_names_both_accounts(sqlite_seller: Seller) -> 
     assert doc.one("button", id="confirm").text == "確定"
 
 
+def test_public_to_the_private_offer_is_shown_as_the_expected_switch(sqlite_seller: Seller) -> None:
+    """The offer guard (issue 11): the seed's "switch" gets a note, no warning and no second confirmation."""
+    s = sqlite_seller
+    s.log_in()
+    s.link(SRC, PUBLIC_OFFER)
+    _, token = s.subscribe(DST)
+    s.register(token)
+    doc = s.page("/marketplace/confirm", headers={"Accept-Language": "en"})
+    assert text(doc, "offer-switch") == (
+        f"This switches from the public offer 'Trend Micro for SaaS' to the private offer '{PRIVATE_NAME}' from "
+        "Classmethod, Inc., as expected."
+    )
+    assert not doc.all(data_testid="offer-change") and not doc.all("input", id="allow-offer-change")
+    assert "パブリックオファー「Trend Micro for SaaS」から" in text(
+        s.page("/marketplace/confirm?lang=ja"), "offer-switch"
+    )
+
+
 def test_cancel_links_nothing(sqlite_seller: Seller) -> None:
     s = sqlite_seller
     s.log_in()

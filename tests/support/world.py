@@ -36,6 +36,15 @@ class World:
             self.uow.catalog.replace(seed_catalog())
             self.uow.commit()
 
+    @classmethod
+    def paying(cls, account: str, offer: str = PRIVATE_OFFER) -> World:
+        """Tenant t1 (user u1) pays from ``account`` through ``offer`` (agreement agmt-src, token tok-src)."""
+        world = cls()
+        world.tenant("t1", "u1")
+        world.subscribe("tok-src", "agmt-src", account, offer)
+        world.link("tok-src")
+        return world
+
     def tenant(self, tid: str = "t1", user: str = "u1", role: Role = Role.OWNER) -> str:
         with self.uow:
             if self.uow.tenants.user(user) is None:

@@ -13,7 +13,9 @@ from mplink.move.errors import MoveRefused
 from mplink.move.plan import (
     ORGANIZATION_UNKNOWN,
     Plan,
+    SeenOffer,
     check_accounts,
+    check_offer_change,
     check_offer_choice,
     check_open_change,
     check_payer,
@@ -22,6 +24,7 @@ from mplink.move.plan import (
     match_offer,
     parse_allowed_accounts,
     product_title,
+    seen_offer,
 )
 
 SRC, DST = "111111111111", "222222222222"
@@ -275,3 +278,40 @@ def test_the_default_language_comes_from_the_locale(
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     assert default_lang() == lang
+
+
+# -- the offer guard, as the buyer sees the offers (issue 11) -----------------------------------------------------
+SEEN_RESELLER = SeenOffer("Classmethod, Inc. for SaaS 2026-01-01- Private Offer", True, "seller-888", "Classmethod")
+SEEN_PUBLIC = SeenOffer("Trend Micro for SaaS", False, "seller-999", "Trend Micro")
+SEEN_OTHER = SeenOffer("Other for SaaS Private Offer", True, "seller-777", "Other")
+
+
+@pytest.mark.parametrize(("current", "destination"), [(SEEN_RESELLER, SEEN_PUBLIC), (SEEN_RESELLER, SEEN_OTHER)])
+def test_an_offer_change_is_refused_naming_both_offers(current: SeenOffer, destination: SeenOffer) -> None:
+    with pytest.raises(MoveRefused, match="--allow-offer-change") as refused:
+        check_offer_change(("offer-a", current), "offer-b", destination, allowed=False)
+    assert current.name in refused.value.message and destination.name in refused.value.message
+    shown = check_offer_change(("offer-a", current), "offer-b", destination, allowed=True)
+    assert shown == {
+        "from": {"name": current.name, "seller": current.seller},
+        "to": {"name": destination.name, "seller": destination.seller},
+    }
+
+
+@pytest.mark.parametrize(
+    ("current", "offer_id"),
+    [(("offer-pub", SEEN_PUBLIC), "offer-b"), (("offer-b", SEEN_RESELLER), "offer-b"), (None, "x")],
+)
+def test_the_switch_the_same_offer_or_no_current_offer_pass(current: Any, offer_id: str) -> None:
+    assert check_offer_change(current, offer_id, SEEN_RESELLER, allowed=False) is None
+
+
+def test_the_offer_is_read_from_get_offer_and_its_badges() -> None:
+    detail = {
+        "offerId": "offer-b",
+        "offerName": "Private",
+        "sellerOfRecord": {"sellerProfileId": "seller-888", "displayName": "Classmethod"},
+        "badges": [{"badgeType": "PRIVATE_PRICING", "displayName": "Private pricing"}],
+    }
+    assert seen_offer(detail) == SeenOffer("Private", True, "seller-888", "Classmethod")
+    assert not seen_offer(detail, private=False).private

@@ -120,7 +120,7 @@ class FakeSeller:
     def subscription(self) -> dict[str, Any]:
         return {"type": "aws_marketplace", "aws_account_id": DST if self.to_agreement else SRC}
 
-    def link(self, token: str) -> dict[str, Any]:
+    def link(self, token: str, allow_offer_change: bool = False) -> dict[str, Any]:
         self.calls.append("link")
         self.to_agreement = token.removeprefix("token-")
         self.state = "verified" if self.verify_on_link else "destination_linked"

@@ -217,8 +217,7 @@ def test_pending_registration_of_an_unknown_agreement_is_not_found(w: World) -> 
 
 
 def test_link_with_token_acts_as_the_tenants_admin(w: World) -> None:
-    view = link_with_token(w.uow, w.market, "t1", "tok-dst")
-    assert view.aws_account_id == DST
+    assert link_with_token(w.uow, w.market, "t1", "tok-dst").view.aws_account_id == DST
 
 
 def test_link_with_token_for_an_unknown_tenant_asks_aws_nothing(w: World) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, Product, Service
+from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, OfferAllowance, Product, Service
 from mplink.domain.errors import InvalidCatalog
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
@@ -109,11 +109,28 @@ class BuyerAccountIn(_Model):
     name: str = ""
 
 
+class OfferAllowanceIn(_Model):
+    """Offers the offer guard lets a destination take without a second confirmation, for one tenant or for the
+    tenants of one reseller (the proposer of the offer they pay through now)."""
+
+    tenant_id: str | None = Field(default=None, min_length=1, max_length=36)
+    reseller_account_id: AccountId | None = None
+    offer_ids: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> OfferAllowanceIn:
+        if (self.tenant_id is None) == (self.reseller_account_id is None):
+            raise ValueError("name exactly one of tenant_id or reseller_account_id")
+        return self
+
+
 class CatalogIn(_Model):
     seller_account_id: AccountId
     seller_name: str = Field(default="Seller", min_length=1, max_length=255)
     products: list[ProductIn] = Field(min_length=1)
     buyer_accounts: list[BuyerAccountIn] = []
+    #: optional; catalogs without it stay valid
+    allowed_offers: list[OfferAllowanceIn] = []
 
     @model_validator(mode="after")
     def _rules(self) -> CatalogIn:
@@ -134,6 +151,11 @@ class CatalogIn(_Model):
                     )
                 if not resold and o.resale_authorization_id:
                     raise ValueError(f"offer {o.offer_id!r} is the seller's own; drop its resale_authorization_id")
+        known = {o.offer_id for p in self.products for o in p.offers}
+        for a in self.allowed_offers:
+            unknown = sorted(set(a.offer_ids) - known)
+            if unknown:
+                raise ValueError(f"allowed_offers names an offer the catalog does not have: {unknown[0]!r}")
         return self
 
 
@@ -202,6 +224,9 @@ def to_domain(model: CatalogIn) -> Catalog:
         ),
         buyer_accounts=tuple(BuyerAccount(b.account_id, b.name) for b in model.buyer_accounts),
         seller_name=model.seller_name,
+        allowed_offers=tuple(
+            OfferAllowance(tuple(a.offer_ids), a.tenant_id, a.reseller_account_id) for a in model.allowed_offers
+        ),
     )
 
 

@@ -63,11 +63,32 @@ class BuyerAccount:
 
 
 @dataclass(frozen=True)
+class OfferAllowance:
+    """Offers a destination may subscribe to without the offer guard's second confirmation: for one tenant, or
+    for every tenant whose current offer a reseller (proposer account) sells."""
+
+    offer_ids: tuple[str, ...]
+    tenant_id: str | None = None
+    reseller_account_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     seller_account_id: str
     products: tuple[Product, ...]
     buyer_accounts: tuple[BuyerAccount, ...] = field(default_factory=tuple)
     seller_name: str = "Seller"
+    allowed_offers: tuple[OfferAllowance, ...] = ()
+
+    def offers_allowed(self, tenant_id: str, current_proposer_account_id: str | None) -> frozenset[str]:
+        """The offers allowed for this tenant, or for the reseller whose offer it pays through now."""
+        return frozenset(
+            offer_id
+            for a in self.allowed_offers
+            if (a.tenant_id is not None and a.tenant_id == tenant_id)
+            or (a.reseller_account_id is not None and a.reseller_account_id == current_proposer_account_id)
+            for offer_id in a.offer_ids
+        )
 
     def product(self, product_id_or_code: str) -> Product | None:
         return next((p for p in self.products if product_id_or_code in (p.product_id, p.product_code)), None)

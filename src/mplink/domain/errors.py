@@ -65,3 +65,14 @@ class Conflict(DomainError):
     """The request clashes with what exists (an email already used with another password, ...)."""
 
     code = "conflict"
+
+
+class OfferChangeRefused(Conflict):
+    """The destination's offer is another seller's, or public after a private one: linking it needs an explicit
+    second confirmation (``allow_offer_change``). ``check`` is the offer guard's finding."""
+
+    code = "offer_change"
+
+    def __init__(self, message: str, check: object) -> None:
+        super().__init__(message)
+        self.check = check

@@ -26,6 +26,7 @@ from mplink.domain.events import (
     MarketplaceEvent,
 )
 from mplink.domain.ids import parse_account_id
+from mplink.domain.offer_guard import OfferCheck
 from mplink.domain.tenant import BILLING_ROLES, Role, Tenant
 
 #: the order of an agreement's events that share a time (see ``_apply_agreement``)
@@ -63,6 +64,8 @@ class LinkResult:
     change: AccountChange | None
     #: True when the agreement was already linked to this tenant: nothing changed
     unchanged: bool = False
+    #: how the offer it pays through compares with the one that paid before (the offer guard)
+    offer_check: OfferCheck | None = None
 
 
 def new_id() -> str:

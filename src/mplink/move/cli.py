@@ -22,7 +22,7 @@ from rich.console import Console
 
 from mplink.move.change import ChangeStatus, format_account_id, is_done
 from mplink.move.errors import BadStateFile, MoveError, SellerApiError
-from mplink.move.plan import ORGANIZATION_UNKNOWN, MoveArgs, Plan, preflight
+from mplink.move.plan import OFFER_CHANGE, ORGANIZATION_UNKNOWN, MoveArgs, Plan, preflight
 from mplink.move.runner import Observer, Runner
 from mplink.move.state import STEPS, StateFile
 
@@ -114,6 +114,13 @@ OfferId = Annotated[str | None, typer.Option("--offer-id", help="Offer id instea
 Allowed = Annotated[
     Path | None, typer.Option("--allowed-accounts", help="File listing the accounts you may move between.")
 ]
+AllowOfferChange = Annotated[
+    bool,
+    typer.Option(
+        "--allow-offer-change",
+        help="Accept a destination on another seller's offer, or on a public offer after a private one.",
+    ),
+]
 Lang = Annotated[str | None, typer.Option("--lang", help="en or ja (default: from the locale).")]
 StateOpt = Annotated[Path | None, typer.Option("--state", help="State file (default: .mplink-move-<tenant>.json).")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -132,7 +139,17 @@ def _args(
 ) -> MoveArgs:
     if not seller_url.startswith(("http://", "https://")):
         fail("--seller-url must be an http:// or https:// URL")
-    return MoveArgs(product, from_profile, to_profile, seller_url, tenant, seller_key, offer_name, offer_id, allowed)
+    return MoveArgs(
+        product,
+        from_profile,
+        to_profile,
+        seller_url,
+        tenant,
+        seller_key,
+        offer_name,
+        offer_id,
+        allowed,
+    )
 
 
 def _lang(lang: str | None) -> str:
@@ -162,6 +179,20 @@ def plan_lines(plan: Plan, tenant: str, manual: bool = False) -> list[tuple[str,
         ("  4. Only then, in {src}: cancel the old subscription", {"src": src}),
         ("  5. Wait until the seller reports the old subscription ended", {}),
     ]
+    if OFFER_CHANGE in plan.warnings and plan.offer_change:
+        lines.append(
+            (
+                "warning: offer change (--allow-offer-change): the destination takes '{to_offer}' sold by "
+                "{to_seller} instead of '{from_offer}' sold by {from_seller}; the current offer's price, support "
+                "and license no longer apply",
+                {
+                    "to_offer": plan.offer_change["to"]["name"],
+                    "to_seller": plan.offer_change["to"]["seller"],
+                    "from_offer": plan.offer_change["from"]["name"],
+                    "from_seller": plan.offer_change["from"]["seller"],
+                },
+            )
+        )
     if ORGANIZATION_UNKNOWN in plan.warnings:
         lines.append(
             ("warning: the accounts' AWS Organization could not be read; give --allowed-accounts to check them", {})
@@ -325,6 +356,7 @@ def plan_cmd(
     offer_name: OfferName = None,
     offer_id: OfferId = None,
     allowed_accounts: Allowed = None,
+    allow_offer_change: AllowOfferChange = False,
     lang: Lang = None,
     as_json: Json = False,
 ) -> None:
@@ -336,6 +368,7 @@ def plan_cmd(
     args = _args(
         product, from_profile, to_profile, seller_url, tenant, seller_key, offer_name, offer_id, allowed_accounts
     )
+    args.allow_offer_change = allow_offer_change
     with reported():
         plan, _, _ = preflight(args, BuyerAccount.open, SellerApi(seller_url, seller_key, tenant))
     if as_json:
@@ -355,6 +388,7 @@ def apply_cmd(
     offer_name: OfferName = None,
     offer_id: OfferId = None,
     allowed_accounts: Allowed = None,
+    allow_offer_change: AllowOfferChange = False,
     lang: Lang = None,
     state: StateOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before starting.")] = False,
@@ -375,6 +409,7 @@ def apply_cmd(
     args = _args(
         product, from_profile, to_profile, seller_url, tenant, seller_key, offer_name, offer_id, allowed_accounts
     )
+    args.allow_offer_change = allow_offer_change
     store = StateFile(state or Path(f".mplink-move-{tenant}.json"))
     seller = SellerApi(seller_url, seller_key, tenant)
     with reported():

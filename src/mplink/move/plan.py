@@ -14,6 +14,7 @@ from mplink.move.change import ChangeStatus, format_account_id
 from mplink.move.errors import AwsCallFailed, MoveRefused, SellerApiError
 
 ORGANIZATION_UNKNOWN = "organization_unknown"
+OFFER_CHANGE = "offer_change"
 
 
 @dataclass
@@ -27,6 +28,8 @@ class MoveArgs:
     offer_name: str | None = None
     offer_id: str | None = None
     allowed_accounts: Path | None = None
+    #: accept a destination on another seller's offer, or on a public offer after a private one
+    allow_offer_change: bool = False
 
 
 @dataclass
@@ -42,6 +45,9 @@ class Plan:
     src_agreement_id: str | None
     product_title: str
     warnings: list[str] = field(default_factory=list)
+    #: what the offer guard found when the move leaves the current offer's seller or goes public:
+    #: ``{"from": {"name", "seller"}, "to": {"name", "seller"}}``
+    offer_change: dict[str, dict[str, str]] | None = None
 
     @property
     def first_step(self) -> str:
@@ -169,6 +175,65 @@ def held_agreement(held: Iterable[Mapping[str, Any]]) -> str | None:
     return str(newest["agreementId"]) if newest else None
 
 
+@dataclass(frozen=True)
+class SeenOffer:
+    """An offer as the buyer sees it through the Discovery API (GetOffer): its seller of record is a seller
+    profile, not an account id."""
+
+    name: str
+    private: bool
+    seller_profile: str | None
+    seller: str
+
+
+def seen_offer(detail: Mapping[str, Any], private: bool | None = None) -> SeenOffer:
+    """``private``: what the seller says; else the offer's PRIVATE_PRICING badge."""
+    profile = detail.get("sellerOfRecord") or {}
+    badges = {b.get("badgeType") for b in detail.get("badges") or []}
+    return SeenOffer(
+        name=str(detail.get("offerName") or detail.get("offerId", "")),
+        private=("PRIVATE_PRICING" in badges) if private is None else private,
+        seller_profile=profile.get("sellerProfileId"),
+        seller=str(profile.get("displayName") or profile.get("sellerProfileId") or "?"),
+    )
+
+
+def current_offer(sub: Mapping[str, Any], read_offer: Callable[[str], dict[str, Any]]) -> tuple[str, SeenOffer] | None:
+    """The offer the tenant pays through now (its id and how the source account sees it): named by the seller,
+    its seller of record read from AWS in the source account, which holds it. When AWS cannot show it, only
+    private -> public is checked."""
+    offer = sub.get("offer") or {}
+    if not offer.get("id"):
+        return None
+    offer_id, private = str(offer["id"]), bool(offer.get("private"))
+    try:
+        return offer_id, seen_offer(read_offer(offer_id), private)
+    except AwsCallFailed:
+        return offer_id, SeenOffer(str(offer.get("name") or offer_id), private, None, "?")
+
+
+def check_offer_change(
+    current: tuple[str, SeenOffer] | None, offer_id: str, dst: SeenOffer, allowed: bool
+) -> dict[str, dict[str, str]] | None:
+    """The seller's offer guard, from the buyer's side: leaving the current offer's seller of record, or going
+    from a private offer to a public one, is refused unless ``--allow-offer-change`` (then it is returned for
+    the plan to show). Public -> private (the seed's "switch") and the same offer pass."""
+    if current is None or current[0] == offer_id:
+        return None
+    cur = current[1]
+    other_seller = None not in (cur.seller_profile, dst.seller_profile) and cur.seller_profile != dst.seller_profile
+    goes_public = cur.private and not dst.private
+    if (not cur.private and dst.private) or not (other_seller or goes_public):
+        return None
+    why = "a public offer instead of a private one" if goes_public else "an offer of another seller"
+    if not allowed:
+        raise MoveRefused(
+            f"the destination would subscribe to {why}: '{dst.name}' sold by {dst.seller}, while the tenant pays "
+            f"through '{cur.name}' sold by {cur.seller}; give --allow-offer-change to move anyway"
+        )
+    return {"from": {"name": cur.name, "seller": cur.seller}, "to": {"name": dst.name, "seller": dst.seller}}
+
+
 def product_title(offer_detail: Mapping[str, Any], product_id: str) -> str:
     entities = offer_detail.get("associatedEntities") or []
     return next((str(e["product"]["productName"]) for e in entities if "product" in e), product_id)
@@ -209,6 +274,9 @@ def preflight(
     offer = match_offer(options, args.product_id, dst, args.offer_name, args.offer_id)
     offer_id = str(offer["purchaseOptionId"])
     detail = dst_side.offer(offer_id)
+    offer_change = check_offer_change(
+        current_offer(sub, src_side.offer), offer_id, seen_offer(detail), args.allow_offer_change
+    )
     plan = Plan(
         src_account=src,
         dst_account=dst,
@@ -221,7 +289,8 @@ def preflight(
         # known only while the source pays; a resumed move reads it from the seller's account change
         src_agreement_id=sub.get("agreement_id") if sub.get("aws_account_id") == src else None,
         product_title=product_title(detail, args.product_id),
-        warnings=warnings,
+        warnings=warnings + ([OFFER_CHANGE] if offer_change else []),
+        offer_change=offer_change,
     )
     return plan, src_side, dst_side
 

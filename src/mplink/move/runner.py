@@ -67,7 +67,7 @@ class Seller(Protocol):
 
     def subscription(self) -> dict[str, Any]: ...
 
-    def link(self, token: str) -> dict[str, Any]: ...
+    def link(self, token: str, allow_offer_change: bool = False) -> dict[str, Any]: ...
 
     def account_change(self) -> ChangeStatus | None: ...
 
@@ -205,7 +205,7 @@ class Runner:
 
     def _link(self, token: str, agreement_id: str) -> dict[str, Any]:
         try:
-            return self.seller.link(token)
+            return self.seller.link(token, self.args.allow_offer_change)
         except SellerApiError as exc:
             sub = self.seller.subscription()
             if sub.get("agreement_id") == agreement_id:

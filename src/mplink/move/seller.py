@@ -54,8 +54,11 @@ class SellerApi:
     def subscription(self) -> dict[str, Any]:
         return self._call("GET", self._tenant("/subscription"))
 
-    def link(self, token: str) -> dict[str, Any]:
-        return self._call("POST", self._tenant("/link"), json={"registration_token": token})
+    def link(self, token: str, allow_offer_change: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {"registration_token": token}
+        if allow_offer_change:
+            body["allow_offer_change"] = True
+        return self._call("POST", self._tenant("/link"), json=body)
 
     def account_change(self) -> ChangeStatus | None:
         """The tenant's open change, else its last one; None when the tenant never changed accounts."""

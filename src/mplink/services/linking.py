@@ -5,11 +5,14 @@ recording an agreement, linking it and using up the registration token happen in
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from mplink.domain.agreement import Agreement, Registration
-from mplink.domain.errors import NotFound
+from mplink.domain.catalog import Catalog
+from mplink.domain.errors import NotFound, OfferChangeRefused
 from mplink.domain.ledger import Ledger, LinkResult
+from mplink.domain.offer_guard import OfferCheck, OfferFacts, check_offer_move
 from mplink.domain.subscription import SubscriptionView, subscription_view
 from mplink.domain.tenant import Role
 from mplink.services.ports import AgreementFacts, UnitOfWork
@@ -54,9 +57,11 @@ def link(
     at: datetime,
     user_id: str | None = None,
     role: Role | None = None,
+    allow_offer_change: bool = False,
 ) -> tuple[LinkResult, SubscriptionView]:
     """R1/R2: link a registered agreement to a tenant; linking while another pays is the billing-account change.
-    Authority comes from the logged-in user's role in the tenant, or from ``role`` (a tenant's API key)."""
+    Authority comes from the logged-in user's role in the tenant, or from ``role`` (a tenant's API key).
+    An offer change (another seller, or public after private) is refused unless ``allow_offer_change``."""
     tenant = uow.tenants.get(tenant_id, lock=True)
     if tenant is None:
         raise NotFound(f"no tenant with id {tenant_id!r}")
@@ -64,9 +69,36 @@ def link(
     if catalog is None:
         raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
     ledger = uow.ledger.load(agreement_ids=[agreement_id], tenant_ids=[tenant_id])
+    check = offer_check(ledger, catalog, tenant_id, agreement_id)
+    if check.needs_confirmation and not allow_offer_change:
+        raise OfferChangeRefused(
+            f'{check.message()}. Send "allow_offer_change": true to link it anyway; nothing was linked', check
+        )
     if user_id is not None:
         result = ledger.link(tenant, user_id, agreement_id, at)
     else:
         result = ledger.link_as(tenant, role or Role.VIEWER, agreement_id, at)
     uow.ledger.save(ledger)
-    return result, subscription_view(tenant_id, ledger, catalog)
+    return replace(result, offer_check=check), subscription_view(tenant_id, ledger, catalog)
+
+
+def offer_facts(catalog: Catalog, ledger: Ledger, agreement_id: str | None) -> OfferFacts | None:
+    """The agreement's offer as the offer guard sees it; None when the offer is not known (yet)."""
+    agreement = ledger.agreement(agreement_id) if agreement_id else None
+    found = catalog.find_offer(agreement.offer_id) if agreement and agreement.offer_id else None
+    if agreement is None or found is None:
+        return None
+    offer = found[1]
+    seller = agreement.proposer_account_id or offer.proposer_account_id
+    name = offer.proposer_name if offer.proposer_account_id == seller else None
+    if name is None and seller == catalog.seller_account_id:
+        name = catalog.seller_name
+    return OfferFacts(offer.offer_id, offer.name, offer.private, seller, name or seller)
+
+
+def offer_check(ledger: Ledger, catalog: Catalog, tenant_id: str, agreement_id: str) -> OfferCheck:
+    """The offer guard for linking ``agreement_id`` to the tenant: its offer against the one paying now."""
+    current_link = ledger.open_link_of_tenant(tenant_id)
+    current = offer_facts(catalog, ledger, current_link.agreement_id if current_link else None)
+    allowed = catalog.offers_allowed(tenant_id, current.seller_id if current else None)
+    return check_offer_move(current, offer_facts(catalog, ledger, agreement_id), allowed)

@@ -102,6 +102,22 @@ class Subscription(BaseModel):
 class LinkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     registration_token: str = Field(min_length=1, max_length=4096)
+    allow_offer_change: bool = Field(
+        default=False,
+        description="link even when the destination's offer is another seller's, or public after a private one "
+        "(otherwise 409 offer_change)",
+    )
+
+
+class LinkWarning(BaseModel):
+    code: str = Field(description="offer_change")
+    message: str
+
+
+class LinkAnswer(Subscription):
+    warnings: list[LinkWarning] = Field(
+        default=[], description="what was accepted with allow_offer_change (an offer change), else empty"
+    )
 
 
 def _account_id(value: str) -> str:
@@ -178,14 +194,27 @@ def get_subscription(tenant_id: str, request: Request, p: Principal) -> dict[str
     return tenant_subscription(app_state(request).uow(), tenant_id).view.as_api()
 
 
-@router.post("/tenants/{tenant_id}/link", response_model=Subscription)
+@router.post(
+    "/tenants/{tenant_id}/link",
+    response_model=LinkAnswer,
+    responses={
+        409: {
+            "description": "offer_change: the destination leaves the current offer's seller, or goes "
+            "from a private to a public offer; nothing was linked"
+        }
+    },
+)
 def link(tenant_id: str, body: LinkRequest, request: Request, p: Principal) -> dict[str, object]:
     """Link the AWS account that holds the registration token; a billing-account change if another pays."""
     _tenant_access(p, tenant_id)
     state = app_state(request)
-    view = link_with_token(state.uow(), state.marketplace, tenant_id, body.registration_token)
+    linked = link_with_token(
+        state.uow(), state.marketplace, tenant_id, body.registration_token, body.allow_offer_change
+    )
     state.metrics.links.labels("api").inc()
-    return view.as_api()
+    check = linked.offer_check
+    warnings = [{"code": "offer_change", "message": check.message()}] if check and check.needs_confirmation else []
+    return {**linked.view.as_api(), "warnings": warnings}
 
 
 @router.get("/tenants/{tenant_id}/account-change", response_model=AccountChange)

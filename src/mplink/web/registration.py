@@ -14,10 +14,16 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mplink.domain.clock import now_utc
-from mplink.domain.errors import AgreementNotActive, InvalidValue, NotFound
+from mplink.domain.errors import AgreementNotActive, InvalidValue, NotFound, OfferChangeRefused
 from mplink.rendering import N_
 from mplink.services.ports import MarketplaceUnavailable, RegistrationTokenRejected
-from mplink.services.registration import LINK_WINDOW, confirm_registration, pending_registration, register_customer
+from mplink.services.registration import (
+    LINK_WINDOW,
+    confirm_registration,
+    pending_offer_check,
+    pending_registration,
+    register_customer,
+)
 from mplink.web.errors import token_problem_page
 from mplink.web.render import redirect, render
 from mplink.web.session import (
@@ -80,7 +86,9 @@ def confirm_page(request: Request) -> Response:
     return response
 
 
-def _confirm_page(request: Request) -> Response:
+def _confirm_page(request: Request, offer_change_refused: bool = False) -> Response:
+    """The confirmation; ``offer_change_refused``: Confirm was pressed on an offer change without its second
+    confirmation (409, nothing linked)."""
     state = app_state(request)
     found = pending(request)
     if found is None:
@@ -99,7 +107,10 @@ def _confirm_page(request: Request) -> Response:
         drop_pending(request)
         return token_problem_page(request, "invalid")
     s = shown_subscription(state, who.tenant_id)
-    return render(request, "confirm.html", who=who, c=confirmation(who, waiting, s))
+    check = pending_offer_check(state.uow(), who.tenant_id, agreement_id)
+    c = confirmation(who, waiting, s, check)
+    status = 409 if offer_change_refused else 200
+    return render(request, "confirm.html", who=who, c=c, offer_change_refused=offer_change_refused, status=status)
 
 
 @router.post("/marketplace/confirm", response_class=HTMLResponse)
@@ -109,6 +120,7 @@ def confirm_post(
     action: Text = "",
     tenant_id: Text = "",
     agreement_id: Text = "",
+    allow_offer_change: Text = "",
 ) -> Response:
     check_csrf(request, csrf)
     state = app_state(request)
@@ -133,7 +145,16 @@ def confirm_post(
             403, N_("Only an owner, admin or billing user of the tenant can link a subscription or change billing.")
         )
     try:
-        view = confirm_registration(state.uow(), who.tenant_id, who.user.user_id, pending_agreement, digest)
+        view = confirm_registration(
+            state.uow(),
+            who.tenant_id,
+            who.user.user_id,
+            pending_agreement,
+            digest,
+            allow_offer_change=allow_offer_change == "yes",
+        )
+    except OfferChangeRefused:
+        return _confirm_page(request, offer_change_refused=True)
     except RegistrationTokenRejected as exc:
         drop_pending(request)
         state.metrics.registrations.labels(exc.reason).inc()

@@ -17,6 +17,7 @@ from mplink.domain.catalog import Catalog, Offer, Product
 from mplink.domain.clock import utc
 from mplink.domain.errors import InvalidValue
 from mplink.domain.ids import format_account_id, parse_account_id
+from mplink.domain.offer_guard import OfferCheck, OfferMove
 from mplink.domain.subscription import PendingCancellation, ServiceStatus, SubscriptionType, SubscriptionView
 from mplink.domain.tenant import BILLING_ROLES
 from mplink.services.account_change import AccountChangeView
@@ -294,9 +295,19 @@ class Confirmation:
     elsewhere_name: str
     can_confirm: bool
     role: str
+    #: the offer guard's note: an offer change (needs the second confirmation) or the expected switch
+    offer_note: OfferCheck | None = None
 
 
-def confirmation(who: Who, pending: PendingRegistration, s: Shown) -> Confirmation:
+def offer_note(check: OfferCheck | None) -> OfferCheck | None:
+    """What the confirmation page says about the offer: an offer change, or the expected switch; else nothing."""
+    shown = (OfferMove.OFFER_CHANGE, OfferMove.TO_PRIVATE)
+    if check is None or check.current is None or check.destination is None or check.move not in shown:
+        return None
+    return check
+
+
+def confirmation(who: Who, pending: PendingRegistration, s: Shown, check: OfferCheck | None = None) -> Confirmation:
     view = s.view
     found = s.catalog.find_offer(pending.offer_id) if pending.offer_id else None
     offer = found[1] if found else None
@@ -320,6 +331,7 @@ def confirmation(who: Who, pending: PendingRegistration, s: Shown) -> Confirmati
         elsewhere_name=elsewhere_name or "",
         can_confirm=who.can_bill,
         role=who.membership.role.value if who.membership else "",
+        offer_note=offer_note(check),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 
 import orjson
@@ -33,7 +34,7 @@ from mplink.adapters.store import metering_hours
 from mplink.adapters.store import tables as t
 from mplink.domain.agreement import Agreement
 from mplink.domain.billing import AccountChange, BillingLink
-from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, Product, Service
+from mplink.domain.catalog import BuyerAccount, Catalog, Dimension, Offer, OfferAllowance, Product, Service
 from mplink.domain.ledger import Ledger, LegacySubscription, LicenseFacts
 from mplink.domain.tenant import Tenant, User
 from mplink.domain.usage import BillingPeriod, MeteringRecord
@@ -94,6 +95,7 @@ class CatalogRepository:
             [
                 {"key": "seller_account_id", "value": catalog.seller_account_id},
                 {"key": "seller_name", "value": catalog.seller_name},
+                {"key": "allowed_offers", "value": json.dumps([asdict(a) for a in catalog.allowed_offers])},
             ],
         )
         for pi, p in enumerate(catalog.products):
@@ -194,7 +196,11 @@ class CatalogRepository:
             BuyerAccount(r.account_id, r.name)
             for r in s.execute(select(t.buyer_accounts).order_by(t.buyer_accounts.c.account_id))
         )
-        return Catalog(seller, products, buyers, meta.get("seller_name", "Seller"))
+        allowed = tuple(
+            OfferAllowance(tuple(a["offer_ids"]), a["tenant_id"], a["reseller_account_id"])
+            for a in json.loads(meta.get("allowed_offers", "[]"))
+        )
+        return Catalog(seller, products, buyers, meta.get("seller_name", "Seller"), allowed)
 
 
 class LedgerRepository:
