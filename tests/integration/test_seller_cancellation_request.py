@@ -18,7 +18,9 @@ from fastapi.testclient import TestClient
 
 from mplink.adapters.catalog_file import parse_catalog
 from mplink.adapters.store.uow import Store
+from mplink.services.auth import create_api_key
 from mplink.services.catalog import load_catalog as store_catalog
+from mplink.services.tenants import create_tenant
 from tests.support.html import html
 from tests.support.sandbox_fixtures import CONTRACT_OFFER, DST, SRC, RunningSandbox, contract_catalog_text
 from tests.support.web import ADMIN, PASSWORD, SECRET, csrf_of, seller_api
@@ -31,6 +33,7 @@ class World:
     tenant_id: str
     tenant_key: str
     operator_key: str
+    store: Store
 
     def call(self, method: str, path: str, key: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"}
@@ -86,7 +89,7 @@ class World:
 def world(store: Store, running_contract_sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     store_catalog(store.uow(), parse_catalog(contract_catalog_text()))
     with seller_api(store, running_contract_sandbox.url, monkeypatch) as (client, tenant_id, tenant_key, operator_key):
-        yield World(client, running_contract_sandbox, tenant_id, tenant_key, operator_key)
+        yield World(client, running_contract_sandbox, tenant_id, tenant_key, operator_key, store)
 
 
 def accept_and_finish(w: World, source: str) -> None:
@@ -118,8 +121,10 @@ def test_an_operator_asks_through_the_api_and_the_change_completes(world: World)
     assert w.change()["state"] == "verified"
     w.buyer_cannot_cancel(source)
 
-    r = w.call("POST", "/account-change/cancellation-request", w.tenant_key)
-    assert r.status_code == 403  # operators only
+    other = create_tenant(w.store.uow(), "Other Corp", "other@example.com", PASSWORD)
+    other_key, _ = create_api_key(w.store.uow(), other, "other")
+    r = w.call("POST", "/account-change/cancellation-request", other_key)
+    assert r.status_code == 403  # another tenant's key
     asked = w.call("POST", "/account-change/cancellation-request", w.operator_key)
     assert asked.status_code == 200, asked.text
     body = asked.json()

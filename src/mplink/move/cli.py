@@ -177,8 +177,11 @@ PROGRESS = {
     "step.verified": "- verified at the seller: {aws_account_id} pays and every service is registered",
     "step.source_cancel": "- old subscription: cancel {mode}",
     "step.completed": "- the seller reports the old subscription ended",
-    "console_cancel": "AWS refused to cancel through the API. In AWS account {account} open: AWS Marketplace "
-    "Subscriptions -> {product} -> Manage -> Actions -> Cancel",
+    "cancel.api": "AWS lets the buyer cancel this subscription: it was cancelled from AWS account {account}.",
+    "cancel.seller_request": "AWS does not let the buyer cancel this subscription: the seller sent a cancellation "
+    "request ({request_id}) and AWS account {account} accepted it.",
+    "console_cancel": "AWS refused to cancel through the API, and the seller could not send a cancellation request. "
+    "In AWS account {account} open: AWS Marketplace Subscriptions -> {product} -> Manage -> Actions -> Cancel",
     "manual.subscribe": "Step 1. Sign in to AWS account {dst}; open {product} in AWS Marketplace; Continue to "
     "Subscribe; choose '{offer}'; Subscribe; Set up your account; log in to the SaaS and confirm.",
     "manual.verified": "Checked: {dst} pays and every service is registered.",

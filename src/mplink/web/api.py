@@ -232,9 +232,10 @@ def source_cancellation(
 
 @router.post("/tenants/{tenant_id}/account-change/cancellation-request", response_model=AccountChange)
 def seller_cancellation_request(tenant_id: str, request: Request, p: Principal) -> dict[str, object]:
-    """Operators: ask AWS, as the seller, to end the change's source agreement (an agreement cancellation request
-    the source account approves); only once verified. Asking again returns the same request while it stands."""
-    _operator(p)
+    """Ask AWS, as the seller, to end the change's source agreement (an agreement cancellation request the source
+    account approves); only once verified. Asking again returns the same request while it stands. An operator key,
+    or the tenant's own key (as its admin, like the change page: ``mplink move apply`` uses it)."""
+    _tenant_access(p, tenant_id)
     state = app_state(request)
     return request_source_end(state.uow(), state.marketplace, tenant_id, API_KEY_ROLE).as_api()
 
