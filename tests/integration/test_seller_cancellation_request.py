@@ -7,6 +7,7 @@ sandbox, on SQLite and PostgreSQL; the sandbox's call log shows one request sent
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from mplink.adapters.catalog_file import parse_catalog
 from mplink.adapters.store.uow import Store
+from mplink.cli import main
 from mplink.services.auth import create_api_key
 from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant
@@ -169,3 +171,33 @@ def test_a_tenant_admin_asks_on_the_change_page(world: World) -> None:
     accept_and_finish(w, source)
     ja = html(w.client.get("/subscription/change", headers={"Accept-Language": "ja"}))
     assert "承認済み" in ja.one(**{"data-testid": "seller-cancel-status"}).text
+
+
+def test_an_operator_asks_from_the_command_line(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = world
+    monkeypatch.setenv("MPLINK_DATABASE_URL", w.store.url)
+    monkeypatch.setenv("MPLINK_AWS_ENDPOINT_URL", w.sandbox.url)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["tenant", "end-old-subscription", *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    for bad, words in (("no-such-tenant", "no tenant"), (w.tenant_id, "never started")):
+        code, out, err = run(bad)
+        assert code == 2 and err.count("\n") == 1 and words in err and "Traceback" not in out + err
+    source = w.link(SRC)
+    w.call("POST", "/account-change", w.tenant_key, json={"destination_aws_account_id": DST})
+    w.link(DST)
+    w.buyer_cannot_cancel(source)
+    code, out, err = run(w.tenant_id)
+    assert code == 0, err
+    request_id = w.change()["cancellation_request"]["id"]
+    assert f"cancellation request {request_id} for agreement {source}: PENDING_APPROVAL" in out
+    assert "AWS account 1111-1111-1111 approves it" in out
+    code, out, _ = run(w.tenant_id, "--json")
+    assert code == 0 and json.loads(out)["cancellation_request"] == {"id": request_id, "status": "PENDING_APPROVAL"}
+    accept_and_finish(w, source)
