@@ -396,8 +396,16 @@ def status_cmd(
     say.line(
         "Paying account at the seller: {account}", account=format_account_id(sub.get("aws_account_id") or "0" * 12)
     )
+    request = change.cancellation_request if change else None
     if ended:
         say.line("The old subscription has ended.")
+    elif request is not None and request[1] == "PENDING_APPROVAL":
+        say.line(
+            "The seller's cancellation request {request_id} waits for {src} to approve it: AWS Marketplace "
+            "Subscriptions -> Manage in that account (AWS approves it by itself after 7 days).",
+            request_id=request[0],
+            src=format_account_id(data.src_account),
+        )
     else:
         say.line(
             "The subscription in {src} is still active: AWS Marketplace Subscriptions -> Manage -> Actions -> "
