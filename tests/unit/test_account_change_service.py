@@ -15,6 +15,7 @@ from mplink.services.account_change import (
     start_account_change,
 )
 from mplink.services.events import envelope_from_eventbridge, receive_event
+from mplink.services.ports import CancellationRequest
 from tests.support.factories import DST, SRC, at
 from tests.support.world import World
 
@@ -182,3 +183,19 @@ def test_a_refused_request_writes_nothing(w: World) -> None:
     assert w.uow.commits == commits
     view = account_change(w.uow, "t1")
     assert view is not None and view.state.value == "verified" and view.cancellation_request is None
+
+
+def test_a_rejection_heard_of_before_the_send_is_recorded_keeps_the_change_verified(w: World) -> None:
+    """R8: the buyer rejects at once, and its event is applied between AWS's answer to the send and the seller's
+    write of what it sent."""
+    w.link("dst", at=at(60))
+    send = w.market.send_cancellation_request
+
+    def send_then_rejected(agreement_id: str, client_token: str) -> CancellationRequest:
+        sent = send(agreement_id, client_token)
+        assert deliver(w, cancellation_event(sent.request_id, "REJECTED", 71)) == "processed"
+        return sent
+
+    w.market.send_cancellation_request = send_then_rejected  # type: ignore[method-assign]
+    view = request_source_end(w.uow, w.market, "t1", Role.ADMIN, at(70))
+    assert view.state.value == "verified" and view.cancellation_request == ("acr-1", "REJECTED")

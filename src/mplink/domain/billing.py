@@ -209,12 +209,15 @@ class AccountChange:
         """The seller sent AWS a cancellation request for the source agreement (only once the change is verified)."""
         if self.state is ChangeState.DONE:
             raise Conflict("the account change is done: the old subscription has ended already")
-        self.source_cancellation_requested(at)
-        if self.cancellation_request_id != request_id:
+        if (
+            self.cancellation_request_id != request_id
+            or self.cancellation_request_status not in CANCELLATION_REQUEST_FINAL
+        ):
             self.cancellation_request_id = request_id
             self.cancellation_request_status = status
-        elif self.cancellation_request_status not in CANCELLATION_REQUEST_FINAL:
-            self.cancellation_request_status = status
+        # its rejection may have been heard of before this answer to the send: then the source stays active
+        if self.cancellation_request_status in CANCELLATION_REQUEST_KEPT:
+            self.source_cancellation_requested(at)
 
     def cancellation_request_moved(self, request_id: str, status: str, at: datetime) -> None:
         """An event about a cancellation request for the source. Only the request this change sent counts (or the
