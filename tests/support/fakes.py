@@ -169,6 +169,9 @@ class FakeLedger:
         ordered = sorted(self.data.changes.values(), key=lambda c: (c.started_at, c.id))
         return ordered[offset : offset + limit]
 
+    def superseded_running(self) -> list[str]:
+        return sorted(k for k, a in self.data.agreements.items() if a.superseded_at is not None and not a.ended)
+
     def save(self, ledger: Ledger) -> None:
         d = self.data
         for obj in ledger.added:

@@ -99,3 +99,10 @@ def authenticate_api_key(uow: UnitOfWork, key: str) -> ApiPrincipal | None:
         uow.access.touch_api_key(row.id, now_utc())
         uow.commit()
         return ApiPrincipal(row.id, row.scope, row.tenant_id)
+
+
+def operator_key_active(uow: UnitOfWork, key_id: str) -> bool:
+    """The operator key a page session was opened with is still there and not revoked."""
+    with uow.snapshot():
+        row = next((r for r in uow.access.api_keys() if r.id == key_id), None)
+        return row is not None and row.scope == "operator" and row.revoked_at is None

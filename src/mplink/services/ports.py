@@ -255,6 +255,11 @@ class LedgerRepository(Protocol):
 
     def changes_page(self, offset: int, limit: int) -> list[AccountChange]: ...
 
+    def superseded_running(self) -> list[str]:
+        """Ids of the agreements a tenant superseded (R2) that have not ended: a superset of the stale
+        subscriptions (``domain.stale`` decides which are)."""
+        ...
+
     def save(self, ledger: Ledger) -> None: ...
 
 

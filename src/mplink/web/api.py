@@ -25,6 +25,7 @@ from mplink.services.account_change import (
 )
 from mplink.services.metering import ingest_usage, metering_status, tenant_usage_issues, usage_issue_dict
 from mplink.services.registration import link_with_token
+from mplink.services.stale_subscriptions import list_stale_subscriptions
 from mplink.services.subscriptions import (
     list_account_changes,
     list_agreements,
@@ -32,6 +33,7 @@ from mplink.services.subscriptions import (
     tenant_subscription,
 )
 from mplink.services.tenants import list_tenants
+from mplink.web.operator import csv_download
 from mplink.web.state import app_state
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -338,3 +340,43 @@ def operator_changes(request: Request, p: Principal, offset: Offset = 0, limit: 
     _operator(p)
     rows = list_account_changes(app_state(request).uow(), offset, limit + 1)
     return _page(rows[:limit], offset, limit, len(rows) > limit)
+
+
+class StaleOffer(BaseModel):
+    id: str | None
+    name: str | None = Field(description="the offer's name in the catalog; null when the catalog does not know it")
+
+
+class StaleCancellationRequest(BaseModel):
+    id: str
+    status: str
+
+
+class StaleSubscription(BaseModel):
+    tenant_id: str
+    aws_account_id: str | None
+    agreement_id: str
+    offer: StaleOffer
+    since: str = Field(description="when the tenant linked another agreement instead of this one (ISO 8601, UTC)")
+    cancellation_request: StaleCancellationRequest | None = Field(
+        description="the seller's agreement cancellation request for it; null when none is known"
+    )
+
+
+class StaleSubscriptions(BaseModel):
+    items: list[StaleSubscription]
+
+
+@router.get(
+    "/stale-subscriptions",
+    response_model=StaleSubscriptions,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}},
+)
+def operator_stale_subscriptions(
+    request: Request, p: Principal, format: Annotated[str, Query(pattern="^(json|csv)$")] = "json"
+) -> Any:
+    """Every agreement a tenant superseded (it changed its paying AWS account) that AWS still runs and bills,
+    oldest first. ``?format=csv`` gives the same rows, ``offer`` and ``cancellation_request`` flattened."""
+    _operator(p)
+    report = list_stale_subscriptions(app_state(request).uow())
+    return csv_download(report) if format == "csv" else report.as_api()

@@ -20,8 +20,10 @@ from mplink.domain.errors import Conflict, DomainError, NotAuthorized, NotFound
 from mplink.services.metering import metering_status
 from mplink.services.ports import MarketplaceUnavailable, RegistrationTokenRejected
 from mplink.services.ports import SellerMarketplace as SellerMarketplacePort
+from mplink.services.stale_subscriptions import list_stale_subscriptions
 from mplink.web import api, events
 from mplink.web.metering_metrics import MeteringCollector
+from mplink.web.stale_metrics import StaleSubscriptionCollector
 from mplink.web.state import AppState, Metrics
 
 SESSION_COOKIE = "mplink_session"
@@ -63,6 +65,7 @@ def create_app(
     state.metrics.registry.register(
         MeteringCollector(lambda: metering_status(state.uow(), state.settings.metering_rate))
     )
+    state.metrics.registry.register(StaleSubscriptionCollector(lambda: list_stale_subscriptions(state.uow())))
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -144,8 +147,8 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(events.router)
-    from mplink.web import authentication, change, registration, subscription
+    from mplink.web import authentication, change, operator, registration, subscription
 
-    for pages in (authentication, registration, subscription, change):
+    for pages in (authentication, registration, subscription, change, operator):
         app.include_router(pages.router)
     return app

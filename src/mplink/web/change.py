@@ -9,15 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mplink.domain.clock import now_utc
 from mplink.domain.errors import Conflict
 from mplink.rendering import N_
 from mplink.services.account_change import request_source_end
 from mplink.services.ports import MarketplaceUnavailable
-from mplink.web.render import gettext_for, login_redirect, redirect, render
+from mplink.web.render import PAGES, gettext_for, login_redirect, redirect, render
 from mplink.web.session import Csrf, check_csrf, current, flash, require_tenant
 from mplink.web.state import app_state
 from mplink.web.subscription import shown_with_change
-from mplink.web.views import change_page, destination
+from mplink.web.views import change_page, destination, left_running
 
 router = APIRouter(include_in_schema=False)
 #: the wizard asks the status endpoint this often (milliseconds)
@@ -43,6 +44,7 @@ def change(request: Request, typed: Annotated[str | None, Query(alias="destinati
         v=change_page(s, dest, state.settings.marketplace_url, current_change),
         dest_error=gettext_for(request)(BAD_DESTINATION) if dest.invalid else "",
         poll_ms=POLL_MS,
+        left_running=left_running(s.view.pending_cancellations, now_utc(), PAGES.language(request)[0]),
     )
 
 

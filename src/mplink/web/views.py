@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
+
+from babel.dates import format_timedelta
 
 from mplink.domain.billing import CANCELLATION_REQUEST_KEPT, ChangeState
 from mplink.domain.catalog import Catalog, Offer, Product
 from mplink.domain.clock import utc
 from mplink.domain.errors import InvalidValue
 from mplink.domain.ids import format_account_id, parse_account_id
-from mplink.domain.subscription import ServiceStatus, SubscriptionType, SubscriptionView
+from mplink.domain.subscription import PendingCancellation, ServiceStatus, SubscriptionType, SubscriptionView
 from mplink.domain.tenant import BILLING_ROLES
 from mplink.services.account_change import AccountChangeView
 from mplink.services.auth import LoggedIn, Membership
 from mplink.services.registration import LINK_WINDOW, PendingRegistration
+from mplink.services.stale_subscriptions import StaleReport
 
 AWS_MARKETPLACE = "https://aws.amazon.com/marketplace/pp/{product_id}"
 AWS_MARKETPLACE_HOME = "https://aws.amazon.com/marketplace"
@@ -35,6 +38,11 @@ def account_label(account_id: str | None) -> str:
 def when(ts: datetime | None) -> str:
     """A time as the pages show it, in UTC to the minute; "" for none."""
     return utc(ts).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+
+
+def duration(span: timedelta, lang: str) -> str:
+    """How long, in the page's language, rounded to its largest unit ("4 days", "4 日")."""
+    return format_timedelta(max(span, timedelta(0)), threshold=1, locale=lang)
 
 
 def safe_next(value: str | None, default: str = "/subscription") -> str:
@@ -450,3 +458,50 @@ def change_page(
         check_again_url="/subscription/change" + query,
         seller_cancel=seller_cancel(change),
     )
+
+
+# -- how long superseded subscriptions have been left running -------------------------------------------------------
+def left_running(pending: Iterable[PendingCancellation], now: datetime, lang: str) -> dict[str, str]:
+    """For the change page: each agreement left to cancel, and how long it has run since it stopped paying."""
+    return {p.agreement_id: duration(now - p.superseded_at, lang) for p in pending if p.superseded_at is not None}
+
+
+@dataclass(frozen=True)
+class StaleLine:
+    """A row of the operator's stale-subscription page."""
+
+    tenant_id: str
+    tenant_name: str
+    account: str
+    agreement_id: str
+    offer_id: str
+    offer_name: str
+    seller: str
+    since: str
+    left_for: str
+    request_id: str
+    request_status: str
+
+
+def stale_lines(report: StaleReport, lang: str) -> tuple[StaleLine, ...]:
+    lines = []
+    for r in report.rows:
+        account = account_label(r.seller_account_id)
+        seller = f"{r.seller_name} ({account})" if r.seller_name and account else (r.seller_name or account)
+        request = r.cancellation_request
+        lines.append(
+            StaleLine(
+                tenant_id=r.tenant_id,
+                tenant_name=r.tenant_name,
+                account=account_label(r.aws_account_id),
+                agreement_id=r.agreement_id,
+                offer_id=r.offer_id or "",
+                offer_name=r.offer_name or "",
+                seller=seller,
+                since=when(r.since),
+                left_for=duration(r.age, lang),
+                request_id=request.id if request else "",
+                request_status=request.status if request else "",
+            )
+        )
+    return tuple(lines)

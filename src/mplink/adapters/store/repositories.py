@@ -306,6 +306,15 @@ class LedgerRepository:
         stmt = select(AccountChange).order_by(ac.started_at, ac.id).offset(offset).limit(limit)
         return list(self.session.scalars(stmt))
 
+    def superseded_running(self) -> list[str]:
+        c = t.agreements.c
+        stmt = (
+            select(c.agreement_id)
+            .where(c.superseded_at.is_not(None), c.ended_at.is_(None), c.deprovisioned_at.is_(None))
+            .order_by(c.agreement_id)
+        )
+        return list(self.session.scalars(stmt))
+
     def save(self, ledger: Ledger) -> None:
         """Objects loaded are tracked by the session; the ones the domain created are added here."""
         for obj in ledger.added:
