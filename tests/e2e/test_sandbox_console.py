@@ -514,3 +514,61 @@ def test_buyer_clicks_through_the_seed_procedure_in_chromium(
     by_id = {a["agreement_id"]: a for a in agreements(sb)}
     assert by_id[source_agreement]["status"] == "CANCELLED" and by_id[source_agreement]["account_id"] == SRC
     assert by_id[private[0]["agreement_id"]]["status"] == "ACTIVE"
+
+
+# -- the seller's cancellation request, as its buyer sees and answers it --------------------------------------------
+def send_cancellation_request(sb: RunningSandbox, agreement_id: str) -> str:
+    sent = sb.client("marketplace-agreement", SELLER).send_agreement_cancellation_request(
+        agreementId=agreement_id, reasonCode="REPLACING_AGREEMENT", description="Moved to another account"
+    )
+    return str(sent["agreementCancellationRequestId"])
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_the_buyer_approves_a_pending_cancellation_request(
+    web: httpx.Client, running_sandbox: RunningSandbox, lang: str
+) -> None:
+    agreement_id = subscribe_via_console(web, SRC, PUBLIC_OFFER)
+    manage = f"/console/{SRC}/marketplace/subscriptions/{agreement_id}"
+    assert not html(web.get(manage, params={"lang": lang})).all(data_testid="cancellation-request")
+    request_id = send_cancellation_request(running_sandbox, agreement_id)
+
+    doc = html(web.get(manage, params={"lang": lang}))
+    panel = doc.one(data_testid="cancellation-request")
+    assert panel.one(data_testid="request-id").text == request_id
+    assert "REPLACING_AGREEMENT: Moved to another account" in panel.one(data_testid="request-reason").text
+    heading = {
+        "en": "The seller asks to cancel this subscription",
+        "ja": "販売者がこのサブスクリプションのキャンセルを求めています",
+    }
+    assert heading[lang] in panel.text
+
+    r = web.post(f"{manage}/cancellation-requests/{request_id}/approve", params={"lang": lang})
+    assert r.status_code == 303 and r.headers["location"] == f"{manage}?request=approved"
+    done = html(web.get(manage, params={"request": "approved", "lang": lang}))
+    assert done.all(data_testid="request-approved") and not done.all(data_testid="cancellation-request")
+    assert [a["status"] for a in agreements(running_sandbox, SRC)] == ["CANCELLED"]
+    accepted = running_sandbox.control("GET", "calls", params={"operation": "AcceptAgreementCancellationRequest"})
+    assert accepted == []  # the console acts as AWS's own pages do, not through the API
+    # answering again: refused with a page, nothing changes
+    again = web.post(f"{manage}/cancellation-requests/{request_id}/approve")
+    assert again.status_code == 409 and "ConflictException" in again.text
+
+
+def test_the_buyer_rejects_with_a_reason_and_the_subscription_stays(
+    web: httpx.Client, running_sandbox: RunningSandbox
+) -> None:
+    agreement_id = subscribe_via_console(web, SRC, PUBLIC_OFFER)
+    manage = f"/console/{SRC}/marketplace/subscriptions/{agreement_id}"
+    request_id = send_cancellation_request(running_sandbox, agreement_id)
+    empty = web.post(f"{manage}/cancellation-requests/{request_id}/reject", data={"reason": " "})
+    assert empty.status_code == 400 and html(empty).all(data_testid="cancellation-request")
+    r = web.post(f"{manage}/cancellation-requests/{request_id}/reject", data={"reason": "We still use it"})
+    assert r.status_code == 303 and r.headers["location"] == f"{manage}?request=rejected"
+    assert html(web.get(r.headers["location"])).all(data_testid="request-rejected")
+    assert [a["status"] for a in agreements(running_sandbox, SRC)] == ["ACTIVE"]
+    got = running_sandbox.client("marketplace-agreement", SELLER).get_agreement_cancellation_request(
+        agreementId=agreement_id, agreementCancellationRequestId=request_id
+    )
+    assert got["status"] == "REJECTED" and got["statusMessage"] == "We still use it"
+    assert web.post(f"{manage}/cancellation-requests/{request_id}/withdraw").status_code == 404

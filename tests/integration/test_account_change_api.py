@@ -16,9 +16,8 @@ from fastapi.testclient import TestClient
 from mplink.adapters.store.uow import Store
 from mplink.services.auth import create_api_key
 from mplink.services.tenants import create_tenant
-from mplink.web.app import create_app
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SRC, RunningSandbox
-from tests.support.web import ADMIN, PASSWORD, SECRET, TENANT, seller_settings
+from tests.support.web import PASSWORD, SECRET, seller_api
 
 OTHER = "333333333333"
 NOT_DONE = [{"name": n, "done": False, "at": None} for n in ("link", "check", "cancel")]
@@ -77,15 +76,7 @@ class Api:
 @pytest.fixture
 def api(store: Store, running_sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     """On SQLite and on PostgreSQL (the ``store`` fixture is parametrized)."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA999999999999")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "MPLINK_AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    tenant_id = create_tenant(store.uow(), TENANT, ADMIN, PASSWORD)
-    tenant_key, _ = create_api_key(store.uow(), tenant_id, "test")
-    operator_key, _ = create_api_key(store.uow(), None, "test operator")
-    app = create_app(seller_settings(store.url, running_sandbox.url), store=store)
-    with TestClient(app, follow_redirects=False) as client:
+    with seller_api(store, running_sandbox.url, monkeypatch) as (client, tenant_id, tenant_key, operator_key):
         yield Api(client, running_sandbox, tenant_id, tenant_key, operator_key)
 
 
@@ -123,6 +114,7 @@ def test_the_seed_procedure_through_the_api(api: Api) -> None:
         "started_at": started["started_at"],
         "updated_at": started["started_at"],
         "destination_account_id": DST,
+        "cancellation_request": None,
     }
     assert ok(api.start(DST), 201) == started  # the same destination again changes nothing
     assert ok(api.change()) == started
@@ -267,6 +259,7 @@ def test_openapi_describes_the_routes(api: Api) -> None:
     base = "/api/v1/tenants/{tenant_id}/account-change"
     assert set(paths[base]) == {"get", "post"}
     assert set(paths[f"{base}/abort"]) == {"post"} and set(paths[f"{base}/source-cancellation"]) == {"post"}
+    assert set(paths[f"{base}/cancellation-request"]) == {"post"}
     assert "201" in paths[base]["post"]["responses"]
     change = schema["components"]["schemas"]["AccountChange"]
     assert set(change["properties"]) == {
@@ -277,6 +270,7 @@ def test_openapi_describes_the_routes(api: Api) -> None:
         "started_at",
         "updated_at",
         "destination_account_id",
+        "cancellation_request",
     }
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from mplink.adapters.catalog_file import seed_catalog_text
 from mplink.sandbox.catalog import read_catalog
-from mplink.sandbox.server import build_sandbox
 from tests.support.buyer import checked, subscribe
 from tests.support.sandbox_fixtures import (
     DST,
@@ -22,8 +21,8 @@ from tests.support.sandbox_fixtures import (
     SRC,
     RunningSandbox,
     immediate_provisioning,
+    serve_sandbox,
 )
-from tests.support.servers import serve_app
 
 STRANGER = "333333333333"
 LISTING_ID = "prodview-g232pyu6l55l4"
@@ -55,14 +54,7 @@ def shop_catalog() -> str:
 
 @pytest.fixture(scope="module")
 def shop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    box = build_sandbox(
-        read_catalog(shop_catalog()), tmp_path_factory.mktemp("shop") / "sb.db", immediate_provisioning()
-    )
-    try:
-        with serve_app(box.app) as url:
-            yield RunningSandbox(box, url)
-    finally:
-        box.close()
+    yield from serve_sandbox(read_catalog(shop_catalog()), tmp_path_factory.mktemp("shop"), immediate_provisioning())
 
 
 @pytest.fixture

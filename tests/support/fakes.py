@@ -30,6 +30,8 @@ from mplink.domain.usage import (
 from mplink.services.ports import (
     AgreementFacts,
     ApiKeyRow,
+    CancellationRequest,
+    CancellationRequestRefused,
     ConcurrentUpdate,
     Entitlement,
     InboxEntry,
@@ -562,6 +564,9 @@ class FakeMarketplace:
     meter_status: Callable[[MeteringRecord], MeterStatus | None] = lambda _r: MeterStatus.SUCCESS
     down: bool = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    #: SendAgreementCancellationRequest: the requests sent, by clientToken; agreements AWS refuses to end
+    cancellation_requests: dict[str, CancellationRequest] = field(default_factory=dict)
+    refused_cancellations: set[str] = field(default_factory=set)
 
     def resolve_customer(self, token: str) -> Registration:
         self.calls.append(("ResolveCustomer", token))
@@ -584,6 +589,18 @@ class FakeMarketplace:
         if self.down:
             raise MarketplaceUnavailable("AWS Marketplace did not answer GetEntitlements")
         return list(self.entitlements.get(license_arn, []))
+
+    def send_cancellation_request(self, agreement_id: str, client_token: str) -> CancellationRequest:
+        self.calls.append(("SendAgreementCancellationRequest", (agreement_id, client_token)))
+        if self.down:
+            raise MarketplaceUnavailable("AWS Marketplace did not answer SendAgreementCancellationRequest")
+        if agreement_id in self.refused_cancellations:
+            raise CancellationRequestRefused(f"AWS refused the cancellation request for agreement {agreement_id}")
+        sent = self.cancellation_requests.setdefault(
+            client_token,
+            CancellationRequest(f"acr-{len(self.cancellation_requests) + 1}", agreement_id, "PENDING_APPROVAL"),
+        )
+        return sent
 
     def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
         self.calls.append(("BatchMeterUsage", [r.id for r in records]))

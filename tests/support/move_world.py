@@ -106,12 +106,16 @@ class MoveWorld:
 
 
 def make_move_world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    catalog_text: str | None = None,
+    offer: str = PRIVATE_OFFER,
 ) -> Iterator[MoveWorld]:
-    """The tenant pays from SRC through the private offer; profiles ``source``, ``destination`` and ``same``
-    (SRC again) sign in to the sandbox."""
-    for world in make_world(tmp_path, f"sqlite:///{tmp_path}/seller.db", monkeypatch):
-        src = subscribe(world.sandbox, SRC, PRIVATE_OFFER)
+    """The tenant pays from SRC through ``offer`` (the seed's private offer unless the catalog is another); profiles
+    ``source``, ``destination`` and ``same`` (SRC again) sign in to the sandbox."""
+    for world in make_world(tmp_path, f"sqlite:///{tmp_path}/seller.db", monkeypatch, catalog_text=catalog_text):
+        src = subscribe(world.sandbox, SRC, offer)
         link(world.seller, token_for(world.sandbox, SRC, src))
         creds = tmp_path / "credentials"
         creds.write_text(

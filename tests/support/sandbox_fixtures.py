@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 import pytest
 
-from mplink.sandbox.catalog import read_catalog, seed_catalog
+from mplink.sandbox.catalog import Catalog, read_catalog, seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
 from tests.support.servers import serve_app
@@ -86,15 +87,20 @@ def sandbox_settings() -> SandboxSettings:
     return immediate_provisioning()
 
 
-@pytest.fixture(scope="session")
-def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    """One sandbox server for the whole session; use ``running_sandbox``, which resets it for each test."""
-    box = build_sandbox(seed_catalog(), tmp_path_factory.mktemp("sandbox") / "sandbox.db", immediate_provisioning())
+def serve_sandbox(catalog: Catalog, folder: Path, settings: SandboxSettings | None = None) -> Iterator[RunningSandbox]:
+    """A sandbox selling ``catalog`` (its database in ``folder``), served on 127.0.0.1 until the generator ends."""
+    box = build_sandbox(catalog, folder / "sandbox.db", settings)
     try:
         with serve_app(box.app) as url:
             yield RunningSandbox(box, url)
     finally:
         box.close()
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """One sandbox server for the whole session; use ``running_sandbox``, which resets it for each test."""
+    yield from serve_sandbox(seed_catalog(), tmp_path_factory.mktemp("sandbox"), immediate_provisioning())
 
 
 @pytest.fixture
@@ -110,9 +116,41 @@ def renewal_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     data = json.loads(resources.files("mplink").joinpath("data/catalog.json").read_text(encoding="utf-8"))
     for offer in data["products"][0]["offers"]:
         offer["renewal_term"] = offer["offer_id"] == PUBLIC_OFFER
-    box = build_sandbox(read_catalog(json.dumps(data)), tmp_path_factory.mktemp("renewal") / "sb.db")
-    try:
-        with serve_app(box.app) as url:
-            yield RunningSandbox(box, url)
-    finally:
-        box.close()
+    yield from serve_sandbox(read_catalog(json.dumps(data)), tmp_path_factory.mktemp("renewal"))
+
+
+#: a private contract offer the seller itself proposed, which AWS does not let its buyer cancel (CancelAgreement is
+#: refused): only the seller's agreement cancellation request, approved by the buyer, ends an agreement on it
+CONTRACT_OFFER = "offer-tm-contract-20260101"
+
+
+def contract_catalog_text() -> str:
+    """The seed's catalog with CONTRACT_OFFER added for both buyer accounts."""
+    data = json.loads(resources.files("mplink").joinpath("data/catalog.json").read_text(encoding="utf-8"))
+    offers = data["products"][0]["offers"]
+    public = next(o for o in offers if o["offer_id"] == PUBLIC_OFFER)
+    offers.append(
+        {
+            **public,
+            "offer_id": CONTRACT_OFFER,
+            "name": "Trend Micro for SaaS 2026-01-01- Contract Private Offer",
+            "private": True,
+            "buyer_account_ids": [SRC, DST],
+            "api_cancellable": False,
+        }
+    )
+    return json.dumps(data)
+
+
+@pytest.fixture(scope="session")
+def contract_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A sandbox whose catalog has CONTRACT_OFFER; use ``running_contract_sandbox``, which resets it per test."""
+    yield from serve_sandbox(
+        read_catalog(contract_catalog_text()), tmp_path_factory.mktemp("contract"), immediate_provisioning()
+    )
+
+
+@pytest.fixture
+def running_contract_sandbox(contract_sandbox: RunningSandbox, sandbox_settings: SandboxSettings) -> RunningSandbox:
+    contract_sandbox.reset(sandbox_settings)
+    return contract_sandbox

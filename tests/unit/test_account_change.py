@@ -488,6 +488,8 @@ ALLOWED = {
     (S.VERIFIED, S.SOURCE_CANCEL_PENDING),
     (S.VERIFIED, S.DONE),
     (S.SOURCE_CANCEL_PENDING, S.DONE),
+    # the seller's cancellation request for the source was rejected, withdrawn or failed: the source stays active
+    (S.SOURCE_CANCEL_PENDING, S.VERIFIED),
 }
 
 

@@ -50,9 +50,14 @@ LINKED_AT = datetime(2024, 6, 27, tzinfo=UTC)
 EVENT_TIME = datetime(2024, 8, 30, 21, 36, 3, tzinfo=UTC)
 
 EVENTBRIDGE_FILES = sorted(p.name for p in FIXTURES.glob("*.json") if "detail-type" in json.loads(p.read_text()))
+CANCELLATION_REQUEST_FILES = [n for n in EVENTBRIDGE_FILES if n.startswith("cancellation-request-")]
 SELLER_FILES = [
-    n for n in EVENTBRIDGE_FILES if n.startswith("license-") or "created" in n or "amended" in n or "ended-" in n
+    n
+    for n in EVENTBRIDGE_FILES
+    if n.startswith(("license-", "cancellation-request-")) or "created" in n or "amended" in n or "ended-" in n
 ]
+#: the agreement of the examples of "Events for cancellations"
+CANCELLATION_EXAMPLE_AGREEMENT = "agmt-abcdexampleid"
 
 
 def example(name: str, **detail_agreement: Any) -> dict[str, Any]:
@@ -79,14 +84,15 @@ def deliver(w: World, raw: dict[str, Any]) -> str:
 
 # -- the seller reads AWS's examples ------------------------------------------------------------------------
 def test_every_documented_event_is_a_seller_event_or_is_ignored() -> None:
-    """The seller acts on agreement Created/Amended/Ended and License events; advisories, endings, renewals and
-    cancellation requests are well-formed events it keeps but does not act on."""
+    """The seller acts on agreement Created/Amended/Ended, License and cancellation-request events; advisories,
+    endings and renewals are well-formed events it keeps but does not act on."""
     assert len(EVENTBRIDGE_FILES) == 19
     for name in EVENTBRIDGE_FILES:
         event = parse_eventbridge(load(name))
         if name in SELLER_FILES:
             assert event is not None, name
-            assert getattr(event, "agreement_id", None) in (AGREEMENT, "agmt-newrenewalagreementid"), name
+            known = (AGREEMENT, "agmt-newrenewalagreementid", CANCELLATION_EXAMPLE_AGREEMENT)
+            assert getattr(event, "agreement_id", None) in known, name
         else:
             assert event is None, name
 
@@ -126,6 +132,8 @@ def test_the_documented_events_of_one_agreement_are_all_applied(w: World) -> Non
     assert [deliver(w, example(name)) for name in order] == ["processed"] * len(order)
     others = [n for n in EVENTBRIDGE_FILES if n not in SELLER_FILES]
     assert {deliver(w, example(n)) for n in others} == {"ignored"}
+    # the cancellation examples name another agreement, no change's source: applied, changing nothing
+    assert {deliver(w, example(n)) for n in CANCELLATION_REQUEST_FILES} == {"processed"}
     a = w.uow.committed.agreements[AGREEMENT]
     assert (a.offer_id, a.proposer_account_id, a.resale_authorization_id) == (
         "offer-1234567890123",

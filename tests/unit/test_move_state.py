@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mplink.move.change import ChangeStatus
-from mplink.move.errors import AwsCallFailed, BadStateFile, VerificationFailed
+from mplink.move.errors import AwsCallFailed, BadStateFile, SellerApiError, VerificationFailed
 from mplink.move.plan import MoveArgs, Plan
 from mplink.move.runner import Observer, Runner
 from mplink.move.state import STEPS, MoveState, resume
@@ -90,6 +90,10 @@ class FakeBuyer:
             raise AwsCallFailed("CancelAgreement failed", self.refuse_cancel)
         self.agreements[agreement_id] = "CANCELLED"
 
+    def accept_cancellation_request(self, agreement_id: str, request_id: str) -> None:
+        self.calls.append(f"AcceptAgreementCancellationRequest {request_id}")
+        self.agreements[agreement_id] = "CANCELLED"
+
 
 @dataclass
 class FakeSeller:
@@ -99,6 +103,9 @@ class FakeSeller:
     to_agreement: str | None = None
     verify_on_link: bool = True
     calls: list[str] = field(default_factory=list)
+    #: the seller cannot send AWS a cancellation request for the source (409: a channel partner's offer)
+    refuse_request: bool = False
+    request: dict[str, str] | None = None
 
     def _status(self) -> ChangeStatus:
         assert self.state is not None
@@ -114,6 +121,7 @@ class FakeSeller:
                     {"name": "cancel", "done": self.state == "done", "at": None},
                 ],
                 "destination_account_id": DST,
+                "cancellation_request": self.request,
             }
         )
 
@@ -138,6 +146,14 @@ class FakeSeller:
     def report_source_cancellation(self, agreement_id: str) -> ChangeStatus:
         self.calls.append("source-cancellation")
         self.state = "done"  # the marketplace's event already arrived
+        return self._status()
+
+    def request_source_end(self) -> ChangeStatus:
+        self.calls.append("cancellation-request")
+        if self.refuse_request:
+            raise SellerApiError("AWS refused the cancellation request", 409)
+        self.request = self.request or {"id": "acr-1", "status": "PENDING_APPROVAL"}
+        self.state = "source_cancel_pending"
         return self._status()
 
 
@@ -275,8 +291,11 @@ def test_nothing_is_cancelled_until_the_seller_reports_the_change_verified() -> 
     assert loaded is not None and "verified" not in loaded.done
 
 
-def test_a_cancel_aws_refuses_leaves_the_console_step_and_no_report() -> None:
-    move = Move(src=FakeBuyer(SRC, {"agmt-src": "ACTIVE"}, refuse_cancel="ValidationException"))
+def test_a_cancel_neither_aws_nor_the_seller_can_do_leaves_the_console_step_and_no_report() -> None:
+    move = Move(
+        src=FakeBuyer(SRC, {"agmt-src": "ACTIVE"}, refuse_cancel="ValidationException"),
+        seller=FakeSeller(refuse_request=True),
+    )
     notices: list[str] = []
 
     class Notices(Observer):
@@ -286,3 +305,19 @@ def test_a_cancel_aws_refuses_leaves_the_console_step_and_no_report() -> None:
     state = move.run(Notices())
     assert state.done["source_cancel"]["mode"] == "console" and notices == ["console_cancel"]
     assert "source-cancellation" not in move.seller.calls and not state.step_done("completed")
+
+
+def test_a_cancel_aws_refuses_the_buyer_goes_through_the_sellers_request() -> None:
+    move = Move(src=FakeBuyer(SRC, {"agmt-src": "ACTIVE"}, refuse_cancel="ValidationException"))
+    notices: list[str] = []
+
+    class Notices(Observer):
+        def notice(self, key: str, values: Mapping[str, Any]) -> None:
+            notices.append(key)
+
+    state = move.run(Notices())
+    assert state.done["source_cancel"] == {"agreement_id": "agmt-src", "mode": "seller_request", "request_id": "acr-1"}
+    assert notices == ["cancel.seller_request"]
+    assert move.src.calls == ["CancelAgreement", "AcceptAgreementCancellationRequest acr-1"]
+    assert move.seller.calls.count("cancellation-request") == 1 and "source-cancellation" not in move.seller.calls
+    assert move.src.agreements["agmt-src"] == "CANCELLED"

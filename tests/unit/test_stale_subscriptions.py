@@ -12,6 +12,8 @@ import pytest
 
 from mplink.domain.ledger import Ledger
 from mplink.domain.stale import stale_subscriptions
+from mplink.domain.tenant import Role
+from mplink.services.account_change import request_source_end
 from mplink.services.events import envelope_from_eventbridge, receive_event
 from mplink.services.stale_subscriptions import CSV_COLUMNS, list_stale_subscriptions
 from mplink.services.subscriptions import tenant_subscription
@@ -105,6 +107,20 @@ def test_the_list_names_offer_tenant_and_seller_and_its_csv_has_the_same_rows(w:
     assert list(parsed[0]) == list(CSV_COLUMNS)
     items = report.as_api()["items"]
     assert isinstance(items, list) and parsed == [csv_row_of(i) for i in items]
+
+
+def test_the_list_carries_the_sellers_cancellation_request(w: World) -> None:
+    request_source_end(w.uow, w.market, "t2", Role.ADMIN, at(40))
+    report = list_stale_subscriptions(w.uow, now=at(50))
+    items = report.as_api()["items"]
+    assert isinstance(items, list) and [i["cancellation_request"] for i in items] == [
+        {"id": "acr-1", "status": "PENDING_APPROVAL"}
+    ]
+    parsed = list(csv.DictReader(io.StringIO(report.as_csv())))
+    assert (parsed[0]["cancellation_request_id"], parsed[0]["cancellation_request_status"]) == (
+        "acr-1",
+        "PENDING_APPROVAL",
+    )
 
 
 def test_no_stale_subscription_gives_an_empty_list_and_a_header_only_csv() -> None:

@@ -18,6 +18,8 @@ from mplink.domain.agreement import Registration
 from mplink.domain.usage import MeteringRecord
 from mplink.services.ports import (
     AgreementFacts,
+    CancellationRequest,
+    CancellationRequestRefused,
     Entitlement,
     MarketplaceUnavailable,
     MeterOutcome,
@@ -123,6 +125,49 @@ class SellerMarketplace:
         except (ClientError, BotoCoreError) as exc:
             raise MarketplaceUnavailable(f"AWS Marketplace did not answer GetEntitlements: {exc}") from exc
 
+    def send_cancellation_request(self, agreement_id: str, client_token: str) -> CancellationRequest:
+        agreements = self._client("marketplace-agreement")
+        try:
+            out = agreements.send_agreement_cancellation_request(
+                agreementId=agreement_id,
+                reasonCode=CANCELLATION_REASON,
+                clientToken=client_token,
+                description=CANCELLATION_DESCRIPTION,
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = exc.response.get("Error", {}).get("Message", "")
+            if code == "ConflictException":
+                waiting = self._waiting_cancellation_request(agreement_id)
+                if waiting is not None:
+                    return waiting
+            if code in (
+                "ConflictException",
+                "ValidationException",
+                "AccessDeniedException",
+                "ResourceNotFoundException",
+            ):
+                raise CancellationRequestRefused(
+                    f"AWS refused the cancellation request for agreement {agreement_id}: {message or code}"
+                ) from exc
+            raise MarketplaceUnavailable(f"SendAgreementCancellationRequest failed: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise MarketplaceUnavailable(f"SendAgreementCancellationRequest failed: {exc}") from exc
+        return CancellationRequest(out["agreementCancellationRequestId"], out["agreementId"], out["status"])
+
+    def _waiting_cancellation_request(self, agreement_id: str) -> CancellationRequest | None:
+        """The seller's request that already waits for the buyer's answer on the agreement, if any."""
+        try:
+            out = self._client("marketplace-agreement").list_agreement_cancellation_requests(
+                partyType="Proposer", agreementId=agreement_id, status="PENDING_APPROVAL"
+            )
+        except (ClientError, BotoCoreError):
+            return None
+        items = out.get("items") or []
+        if not items:
+            return None
+        return CancellationRequest(items[0]["agreementCancellationRequestId"], agreement_id, items[0]["status"])
+
     def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
         """BatchMeterUsage; each result is matched to its record by customer, dimension and hour.
 
@@ -186,6 +231,11 @@ class SellerMarketplace:
                 status = MeterStatus.NOT_SUBSCRIBED
             outcomes[record_id] = MeterOutcome(record_id, status, result.get("MeteringRecordId"))
         return outcomes
+
+
+#: botocore marketplace-agreement, AgreementCancellationRequestReasonCode: the buyer pays with another agreement now
+CANCELLATION_REASON = "REPLACING_AGREEMENT"
+CANCELLATION_DESCRIPTION = "The customer moved this subscription to another AWS account"
 
 
 class RecordRefused(Exception):

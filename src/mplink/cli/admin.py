@@ -185,6 +185,29 @@ def tenant_show(
         console.print(f"[yellow]cancel the subscription left in AWS account {acct} (agreement {p.agreement_id})[/]")
 
 
+@tenant_app.command("end-old-subscription")
+def tenant_end_old_subscription(
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="Tenant id (see 'mplink tenants list').")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Ask AWS, as the seller, to end the agreement the tenant's account change moved away from (an agreement
+    cancellation request, which the old account approves). Only once the change is verified; asking again
+    returns the same request while it waits or after it was approved."""
+    from mplink.domain.tenant import Role
+    from mplink.services.account_change import request_source_end
+
+    with open_wiring() as wiring, friendly_errors():
+        view = request_source_end(wiring.uow(), wiring.marketplace, tenant_id, Role.ADMIN)
+    if as_json:
+        print_json(view.as_api())
+        return
+    request_id, status = view.cancellation_request or ("?", "?")
+    account = format_account_id(view.from_.aws_account_id) if view.from_.aws_account_id else "?"
+    console.print(f"cancellation request {request_id} for agreement {view.from_.agreement_id}: {status}")
+    if status == "PENDING_APPROVAL":
+        console.print(f"AWS account {account} approves it in AWS Marketplace (AWS approves it after 7 days)")
+
+
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the seller app.")] = 8000,
     sandbox_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the sandbox.")] = 4566,

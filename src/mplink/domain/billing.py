@@ -64,10 +64,16 @@ _NEXT: dict[ChangeState, frozenset[ChangeState]] = {
     ChangeState.STARTED: frozenset({ChangeState.DESTINATION_LINKED, ChangeState.ABORTED}),
     ChangeState.DESTINATION_LINKED: frozenset({ChangeState.VERIFIED, ChangeState.DONE}),
     ChangeState.VERIFIED: frozenset({ChangeState.SOURCE_CANCEL_PENDING, ChangeState.DONE}),
-    ChangeState.SOURCE_CANCEL_PENDING: frozenset({ChangeState.DONE}),
+    #: back to verified when the seller's cancellation request ends without approval (rejected, withdrawn)
+    ChangeState.SOURCE_CANCEL_PENDING: frozenset({ChangeState.DONE, ChangeState.VERIFIED}),
     ChangeState.DONE: frozenset(),
     ChangeState.ABORTED: frozenset(),
 }
+
+#: cancellation-request statuses that do not change any more (botocore: AgreementCancellationRequestStatus)
+CANCELLATION_REQUEST_FINAL = frozenset({"APPROVED", "REJECTED", "CANCELLED", "VALIDATION_FAILED"})
+#: statuses of a request that still stands: asking again returns it instead of sending another
+CANCELLATION_REQUEST_KEPT = frozenset({"PENDING_APPROVAL", "APPROVED"})
 
 TERMINAL_CHANGE_STATES = frozenset({ChangeState.DONE, ChangeState.ABORTED})
 #: the states in which the destination pays for the tenant
@@ -125,6 +131,10 @@ class AccountChange:
     history: list[dict[str, str]] = field(default_factory=list)
     #: the AWS account the change was started for, when the starter named one
     destination_account_id: str | None = None
+    #: the agreement cancellation request the seller sent for the source agreement, and its last known status
+    #: (PENDING_APPROVAL, APPROVED, REJECTED, CANCELLED, VALIDATION_FAILED)
+    cancellation_request_id: str | None = None
+    cancellation_request_status: str | None = None
 
     @property
     def open(self) -> bool:
@@ -189,6 +199,40 @@ class AccountChange:
                 " is registered under the destination"
             )
         self.advance(ChangeState.SOURCE_CANCEL_PENDING, at)
+
+    @property
+    def cancellation_request_open(self) -> bool:
+        """The seller's request is waiting for the buyer, or was approved: asking again sends nothing."""
+        return self.cancellation_request_status in CANCELLATION_REQUEST_KEPT
+
+    def cancellation_request_sent(self, request_id: str, status: str, at: datetime) -> None:
+        """The seller sent AWS a cancellation request for the source agreement (only once the change is verified)."""
+        if self.state is ChangeState.DONE:
+            raise Conflict("the account change is done: the old subscription has ended already")
+        if (
+            self.cancellation_request_id != request_id
+            or self.cancellation_request_status not in CANCELLATION_REQUEST_FINAL
+        ):
+            self.cancellation_request_id = request_id
+            self.cancellation_request_status = status
+        # its rejection may have been heard of before this answer to the send: then the source stays active
+        if self.cancellation_request_status in CANCELLATION_REQUEST_KEPT:
+            self.source_cancellation_requested(at)
+
+    def cancellation_request_moved(self, request_id: str, status: str, at: datetime) -> None:
+        """An event about a cancellation request for the source. Only the request this change sent counts (or the
+        first one heard of, when its event comes before the answer to the send). A final status stays; a request
+        that ends without approval leaves the source active, so the change is verified again."""
+        if self.cancellation_request_id not in (None, request_id):
+            return
+        if self.cancellation_request_status in CANCELLATION_REQUEST_FINAL:
+            return
+        self.cancellation_request_id = request_id
+        self.cancellation_request_status = status
+        if status in CANCELLATION_REQUEST_FINAL - {"APPROVED"} and self.state is ChangeState.SOURCE_CANCEL_PENDING:
+            self.advance(ChangeState.VERIFIED, at)
+        elif status in CANCELLATION_REQUEST_KEPT and self.state is ChangeState.VERIFIED:
+            self.advance(ChangeState.SOURCE_CANCEL_PENDING, at)
 
     def abort(self, at: datetime) -> None:
         """Give up a change that has not linked anything yet. Aborting again changes nothing."""

@@ -18,6 +18,7 @@ from mplink.domain.errors import InvalidEvent, InvalidValue
 from mplink.domain.events import (
     AgreementEvent,
     AgreementEventKind,
+    CancellationRequestEvent,
     LegacyAction,
     LegacyEvent,
     LicenseEvent,
@@ -37,6 +38,11 @@ _LICENSE_KINDS = {
     "License Updated": LicenseEventKind.UPDATED,
     "License Deprovisioned": LicenseEventKind.DEPROVISIONED,
 }
+CANCELLATION_REQUEST_EVENT = "Agreement Cancellation Request"
+#: the request statuses AWS's model names (botocore marketplace-agreement, AgreementCancellationRequestStatus)
+CANCELLATION_REQUEST_STATUSES = frozenset(
+    {"PENDING_APPROVAL", "APPROVED", "REJECTED", "CANCELLED", "VALIDATION_FAILED"}
+)
 #: the seller's roles: Proposer on its own offers, Manufacturer on a channel partner's (``- Acceptor`` is the buyer's)
 SELLER_ROLES = frozenset({"Manufacturer", "Proposer"})
 
@@ -144,6 +150,18 @@ def parse_eventbridge(event: dict[str, Any]) -> MarketplaceEvent | None:
             product_id=_str(product, "id"),
             agreement_id=_str(_obj(detail, "agreement"), "id"),
             acceptor_account_id=_str(_obj(detail, "acceptor"), "accountId"),
+        )
+    if base.startswith(CANCELLATION_REQUEST_EVENT + " "):
+        request = _obj(detail, "agreementCancellationRequest")
+        status = _required(_str(request, "statusCode"), "detail.agreementCancellationRequest.statusCode")
+        if status not in CANCELLATION_REQUEST_STATUSES:
+            raise InvalidEvent(f"detail.agreementCancellationRequest.statusCode {status!r} is not a known status")
+        return CancellationRequestEvent(
+            event_id=event_id,
+            occurred_at=occurred_at,
+            agreement_id=_required(_str(_obj(detail, "agreement"), "id"), "detail.agreement.id"),
+            request_id=_required(_str(request, "id"), "detail.agreementCancellationRequest.id"),
+            status=status,
         )
     return None
 

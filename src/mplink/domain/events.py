@@ -100,4 +100,17 @@ class LegacyEvent:
     free_trial: bool = False
 
 
-MarketplaceEvent = AgreementEvent | LicenseEvent | LegacyEvent
+@dataclass(frozen=True)
+class CancellationRequestEvent:
+    """``Agreement Cancellation Request <status> - Proposer|Manufacturer`` (seller guide, "Events for
+    cancellations"): a cancellation request the seller sent for an agreement changed status. ``status`` is the
+    request's ``statusCode``: PENDING_APPROVAL, APPROVED, REJECTED, CANCELLED or VALIDATION_FAILED."""
+
+    event_id: str
+    occurred_at: datetime
+    agreement_id: str
+    request_id: str
+    status: str
+
+
+MarketplaceEvent = AgreementEvent | LicenseEvent | LegacyEvent | CancellationRequestEvent

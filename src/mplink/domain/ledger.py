@@ -19,6 +19,7 @@ from mplink.domain.events import (
     SUCCESSOR_INTENTS,
     AgreementEvent,
     AgreementEventKind,
+    CancellationRequestEvent,
     LegacyAction,
     LegacyEvent,
     LicenseEvent,
@@ -302,6 +303,35 @@ class Ledger:
         change.source_cancellation_requested(at)
         return change
 
+    def change_to_end_source(self, tenant: Tenant, role: Role) -> AccountChange:
+        """The tenant's change whose source agreement the seller may ask AWS to cancel: verified (every service
+        registered under the destination), or already waiting for the source to end."""
+        _require_billing_role(role)
+        change = self.account_change_of_tenant(tenant.id)
+        if change is None:
+            raise NotFound("this tenant never started an account change")
+        if change.state is ChangeState.DONE:
+            raise Conflict("the account change is done: the old subscription has ended already")
+        if (
+            change.state not in (ChangeState.VERIFIED, ChangeState.SOURCE_CANCEL_PENDING)
+            or not change.from_agreement_id
+        ):
+            raise Conflict(
+                f"the account change is {change.state.value}: ask to end the old subscription only after every"
+                " service is registered under the destination"
+            )
+        return change
+
+    def record_cancellation_request(
+        self, tenant: Tenant, role: Role, agreement_id: str, request_id: str, status: str, at: datetime
+    ) -> AccountChange:
+        """The seller sent AWS a cancellation request for ``agreement_id``, the source of the tenant's change."""
+        change = self.change_to_end_source(tenant, role)
+        if change.from_agreement_id != agreement_id:
+            raise Conflict(f"agreement {agreement_id} is not the source of this tenant's account change")
+        change.cancellation_request_sent(request_id, status, at)
+        return change
+
     def destination_of(self, change: AccountChange) -> Agreement | None:
         """The agreement that pays for the change's destination now: the linked one, or its successor (R4)."""
         found = self.agreements.get(change.to_agreement_id or "")
@@ -332,6 +362,10 @@ class Ledger:
             self._apply_agreement(event)
         elif isinstance(event, LicenseEvent):
             self._apply_license(event)
+        elif isinstance(event, CancellationRequestEvent):
+            for change in self.changes:
+                if change.from_agreement_id == event.agreement_id and change.linked:
+                    change.cancellation_request_moved(event.request_id, event.status, event.occurred_at)
         else:
             self._apply_legacy(event)
         # an agreement that becomes usable later verifies the change that links it

@@ -153,3 +153,13 @@ class BuyerAccount:
     def cancel_agreement(self, agreement_id: str) -> None:
         agr = self.client("marketplace-agreement")
         _call("CancelAgreement", lambda: agr.cancel_agreement(agreementId=agreement_id))
+
+    def accept_cancellation_request(self, agreement_id: str, request_id: str) -> None:
+        """AcceptAgreementCancellationRequest: the buyer approves the seller's request to end the agreement."""
+        agr = self.client("marketplace-agreement")
+        _call(
+            "AcceptAgreementCancellationRequest",
+            lambda: agr.accept_agreement_cancellation_request(
+                agreementId=agreement_id, agreementCancellationRequestId=request_id
+            ),
+        )

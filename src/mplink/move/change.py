@@ -44,6 +44,14 @@ class ChangeStatus:
     steps: tuple[Step, ...]
     raw: Mapping[str, Any]
 
+    @property
+    def cancellation_request(self) -> tuple[str, str] | None:
+        """The seller's agreement cancellation request for the source: (id, status), None if none was sent."""
+        found = self.raw.get("cancellation_request")
+        if not isinstance(found, Mapping) or not found.get("id"):
+            return None
+        return str(found["id"]), str(found.get("status") or "")
+
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ChangeStatus:
         """Read the API's JSON; anything else is the seller's error, reported as such."""

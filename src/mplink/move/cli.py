@@ -213,9 +213,14 @@ PROGRESS = {
     "step.source_cancel.console": "- the old subscription in {account} is to be cancelled in the AWS console (see "
     "above)",
     "step.source_cancel.none": "- there was no old subscription to cancel",
+    "step.source_cancel.seller_request": "- the old subscription in {account} is ended by the seller's cancellation "
+    "request {request_id}, accepted from that account",
     "step.completed": "- the seller reports the old subscription ended",
-    "console_cancel": "AWS refused to cancel through the API. In AWS account {account} open: AWS Marketplace "
-    "Subscriptions -> {product} -> Manage -> Actions -> Cancel",
+    "cancel.api": "AWS lets the buyer cancel this subscription: it was cancelled from AWS account {account}.",
+    "cancel.seller_request": "AWS does not let the buyer cancel this subscription: the seller sent a cancellation "
+    "request ({request_id}) and AWS account {account} accepted it.",
+    "console_cancel": "AWS refused to cancel through the API, and the seller could not send a cancellation request. "
+    "In AWS account {account} open: AWS Marketplace Subscriptions -> {product} -> Manage -> Actions -> Cancel",
     "manual.subscribe": "Step 1. Sign in to AWS account {dst}; open {product} in AWS Marketplace; Continue to "
     "Subscribe; choose '{offer}'; Subscribe; Set up your account; log in to the SaaS and confirm.",
     "manual.verified": "Checked: {dst} pays and every service is registered.",
@@ -517,8 +522,16 @@ def status_cmd(
     _say_lines(say, change_lines(change, say))
     paying = sub.get("aws_account_id")
     say.line("Paying account at the seller: {account}", account=format_account_id(paying) if paying else say("none"))
+    request = change.cancellation_request if change else None
     if ended:
         say.line("The old subscription has ended.")
+    elif request is not None and request[1] == "PENDING_APPROVAL":
+        say.line(
+            "The seller's cancellation request {request_id} waits for {src} to approve it: AWS Marketplace "
+            "Subscriptions -> Manage in that account (AWS approves it by itself after 7 days).",
+            request_id=request[0],
+            src=format_account_id(data.src_account),
+        )
     else:
         say.line(
             "The subscription in {src} is still active: AWS Marketplace Subscriptions -> Manage -> Actions -> "

@@ -30,7 +30,8 @@ class Observer:
         """The step is saved in the state file; a re-run will not do it again."""
 
     def notice(self, key: str, values: Mapping[str, Any]) -> None:
-        """Something for the user to know or do: ``console_cancel``, ``manual.subscribe``, ``manual.verified``,
+        """Something for the user to know or do: ``cancel.api``, ``cancel.seller_request``, ``console_cancel``
+        (which of the three ways ends the old subscription), ``manual.subscribe``, ``manual.verified``,
         ``manual.cancel``, ``manual.done``."""
 
 
@@ -61,6 +62,8 @@ class Buyer(BuyerSide, Protocol):
 
     def cancel_agreement(self, agreement_id: str) -> None: ...
 
+    def accept_cancellation_request(self, agreement_id: str, request_id: str) -> None: ...
+
 
 class Seller(Protocol):
     """The seller's calls a run makes (``mplink.move.seller.SellerApi``)."""
@@ -74,6 +77,8 @@ class Seller(Protocol):
     def start_account_change(self, destination_account_id: str) -> ChangeStatus: ...
 
     def report_source_cancellation(self, agreement_id: str) -> ChangeStatus: ...
+
+    def request_source_end(self) -> ChangeStatus: ...
 
 
 class Runner:
@@ -213,7 +218,9 @@ class Runner:
             raise SellerApiError(f"the seller refused the link: {exc.message}", exc.status) from exc
 
     def _cancel_source(self) -> dict[str, Any]:
-        """Cancel the agreement the change moved away from, once; report it to the seller."""
+        """End the agreement the change moved away from, once, in the first of three ways that works: the buyer's
+        CancelAgreement (reported to the seller); else the seller's cancellation request, accepted from the source
+        account; else the console steps, printed for the user. Says which way applies."""
         plan = self.plan
         change = self._read_change()
         target = plan.src_agreement_id
@@ -230,16 +237,41 @@ class Runner:
             else:
                 self.src.cancel_agreement(target)
                 mode = "api"
+                self._notice("cancel.api", account=plan.src_account)
         except AwsCallFailed as exc:
             if exc.aws_code == "ConflictException":
                 mode = "already_ended"
             elif exc.aws_code in ("ValidationException", "AccessDeniedException"):
+                by_seller = self._seller_request(target)
+                if by_seller is not None:
+                    return by_seller
                 self._notice("console_cancel", account=plan.src_account, product=plan.product_title, reason=exc.message)
                 return {"agreement_id": target, "mode": "console"}
             else:
                 raise
         self.change = self.seller.report_source_cancellation(target)
         return {"agreement_id": target, "mode": mode}
+
+    def _seller_request(self, target: str) -> dict[str, Any] | None:
+        """AWS does not let the buyer cancel ``target``: ask the seller to send its cancellation request (the same
+        one when asked again), and accept it with the source account's credentials. None when either side
+        refuses (a channel partner's offer, whose seller of record is the partner, or a seller without it)."""
+        try:
+            self.change = self.seller.request_source_end()
+        except SellerApiError:
+            return None
+        request = self.change.cancellation_request
+        if request is None or request[1] not in ("PENDING_APPROVAL", "APPROVED"):
+            return None
+        request_id, status = request
+        if status == "PENDING_APPROVAL":
+            try:
+                self.src.accept_cancellation_request(target, request_id)
+            except AwsCallFailed as exc:
+                if exc.aws_code != "ConflictException":  # accepted already (a run that crashed): not again
+                    return None
+        self._notice("cancel.seller_request", account=self.plan.src_account, request_id=request_id)
+        return {"agreement_id": target, "mode": "seller_request", "request_id": request_id}
 
     # -- what the seller reports (apply and the manual mode alike) ----------------------------------------------
     def _poll(self, until: Callable[[ChangeStatus | None], bool], wait_seconds: float, poll: float) -> bool:

@@ -1,5 +1,5 @@
 """The seller's JSON API as ``mplink move`` uses it (httpx): the tenant's subscription, the link, and the
-account change (start, read, report the source's cancellation)."""
+account change (start, read, report the source's cancellation, ask the seller to end the source)."""
 
 from __future__ import annotations
 
@@ -78,3 +78,8 @@ class SellerApi:
         """Tell the seller the buyer asked AWS to cancel the source agreement (a repeat is harmless)."""
         body = {"agreement_id": agreement_id}
         return ChangeStatus.from_api(self._call("POST", self._tenant("/account-change/source-cancellation"), json=body))
+
+    def request_source_end(self) -> ChangeStatus:
+        """Ask the seller to send AWS a cancellation request for the change's source agreement (for an agreement
+        its buyer cannot cancel); the same request again while it waits or after it was approved."""
+        return ChangeStatus.from_api(self._call("POST", self._tenant("/account-change/cancellation-request")))

@@ -3,8 +3,10 @@ HTML in English and Japanese (no JavaScript).
 
 Product page -> "Continue to Subscribe" -> choose the offer -> "Subscribe" -> "Set up your account" (a form that
 POSTs a registration token to the seller's fulfilment URL, as AWS does); and "AWS Marketplace Subscriptions" ->
-"Manage" -> "Actions" -> "Cancel". The account acted as is part of every URL (``/console/{account_id}/...``): the
-sandbox has no sign-in, so a test or a demo can open any account's console directly.
+"Manage" -> "Actions" -> "Cancel", and on "Manage" the seller's pending cancellation request, which the buyer
+approves or rejects (AcceptAgreementCancellationRequest / RejectAgreementCancellationRequest). The account acted
+as is part of every URL (``/console/{account_id}/...``): the sandbox has no sign-in, so a test or a demo can open
+any account's console directly.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mplink.rendering import N_, Renderer
+from mplink.sandbox.cancellation import AUTO_APPROVAL_AFTER
 from mplink.sandbox.catalog import Offer, Product, format_account_id
 from mplink.sandbox.errors import SandboxError
 from mplink.sandbox.marketplace import Marketplace
-from mplink.sandbox.model import SbAgreement
+from mplink.sandbox.model import SbAgreement, SbCancellationRequest
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 #: pages carry registration tokens and change with every click: never cache them; no scripts at all
@@ -79,6 +82,11 @@ def _text(form: Mapping[str, Any], name: str) -> str:
 def _when(ts: datetime | None) -> datetime | None:
     """A time for a page: its template shows it with ``|time`` (the viewer's time zone, UTC on hover)."""
     return ts
+
+
+def _refused(exc: SandboxError, title: str, message: str) -> PageError:
+    """A page for what the marketplace refused: its error code and (English) message next to ours."""
+    return PageError(exc.status if 400 <= exc.status < 500 else 409, title, message, code=exc.code, detail=exc.message)
 
 
 def _prices(product: Product, offer: Offer) -> list[dict[str, str]]:
@@ -386,28 +394,117 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
                 )
         return render(request, "subscriptions.html", account=account, rows=rows)
 
+    def pending_request(a: SbAgreement) -> SbCancellationRequest | None:
+        """The seller's cancellation request that waits for this agreement's buyer, if any (at most one)."""
+        market.tick()  # a request left 7 days is approved by now
+        return next(
+            (
+                cr
+                for cr in market.cancellation_requests.values()
+                if cr.agreement_id == a.agreement_id and cr.status == "PENDING_APPROVAL"
+            ),
+            None,
+        )
+
+    def agreement_page(
+        request: Request, template: str, account: str, a: SbAgreement, error: PageError | None, **more: Any
+    ) -> HTMLResponse:
+        """A page about one of the account's agreements (Manage, Cancel), with an error's status when there is one."""
+        product, offer = market.offer(a.offer_id)
+        return render(
+            request,
+            template,
+            account=account,
+            status=error.status if error else 200,
+            agreement=a,
+            product=product,
+            offer=offer,
+            base_url=f"/console/{account}/marketplace/subscriptions/{a.agreement_id}",
+            error=error,
+            **more,
+        )
+
+    def manage_page(request: Request, account: str, a: SbAgreement, error: PageError | None = None) -> HTMLResponse:
+        """ "Manage": one agreement, with the "Actions" menu (Cancel) and the seller's pending cancellation request."""
+        product, offer = market.offer(a.offer_id)
+        answered = request.query_params.get("request")
+        pending = pending_request(a)
+        return agreement_page(
+            request,
+            "subscription.html",
+            account,
+            a,
+            error,
+            offer_seller=offer_seller(offer),
+            since=_when(a.acceptance_time),
+            ended=_when(a.end_time),
+            previous=a.previous_agreement_id,
+            prices=_prices(product, offer),
+            cancelled=request.query_params.get("cancelled") == "1" and a.status == "CANCELLED",
+            pending=pending,
+            pending_sent=_when(pending.created_at) if pending else "",
+            pending_due=_when(pending.created_at + AUTO_APPROVAL_AFTER) if pending else "",
+            answered=answered if answered in ("approved", "rejected") and error is None else None,
+        )
+
     @app.get("/console/{account_id}/marketplace/subscriptions/{agreement_id}", response_class=HTMLResponse)
     def subscription_page(request: Request, account_id: str, agreement_id: str) -> Response:
-        """ "Manage": one agreement, with the "Actions" menu (Cancel)."""
+        """ "Manage": one agreement."""
         account = checked_account(account_id)
         with market.lock:
-            a = checked_agreement(account, agreement_id)
-            product, offer = market.offer(a.offer_id)
-            return render(
-                request,
-                "subscription.html",
+            return manage_page(request, account, checked_agreement(account, agreement_id))
+
+    @app.post(
+        "/console/{account_id}/marketplace/subscriptions/{agreement_id}/cancellation-requests/{request_id}/{answer}",
+        response_class=HTMLResponse,
+    )
+    async def answer_cancellation_request(
+        request: Request, account_id: str, agreement_id: str, request_id: str, answer: str
+    ) -> Response:
+        """The buyer approves or rejects the seller's cancellation request (the operations AWS's buyers call)."""
+        account = checked_account(account_id)
+        if answer not in ("approve", "reject"):
+            raise PageError(
+                404,
+                N_("Page not found"),
+                N_("There is no console page at %(path)s."),
+                {"path": request.url.path[:120]},
                 account=account,
-                agreement=a,
-                product=product,
-                offer=offer,
-                offer_seller=offer_seller(offer),
-                since=_when(a.acceptance_time),
-                ended=_when(a.end_time),
-                previous=a.previous_agreement_id,
-                prices=_prices(product, offer),
-                cancelled=request.query_params.get("cancelled") == "1" and a.status == "CANCELLED",
-                base_url=f"/console/{account}/marketplace/subscriptions/{a.agreement_id}",
             )
+        reason = _text(await _form(request), "reason")
+
+        def run() -> Response:
+            with market.lock:
+                a = checked_agreement(account, agreement_id)
+                ids = {"agreementId": a.agreement_id, "agreementCancellationRequestId": request_id}
+                if answer == "reject" and not reason:
+                    error = PageError(
+                        400,
+                        N_("Please give a reason"),
+                        N_("Say why you reject the request: the seller sees it."),
+                        code="ValidationException",
+                    )
+                    return manage_page(request, account, a, error)
+                try:
+                    if answer == "approve":
+                        market.cancellation.accept_agreement_cancellation_request(account, ids)
+                    else:
+                        market.cancellation.reject_agreement_cancellation_request(
+                            account, {**ids, "rejectionReason": reason[:2000]}
+                        )
+                except SandboxError as exc:
+                    error = _refused(
+                        exc,
+                        N_("The request was not answered"),
+                        N_("AWS Marketplace refused the answer; nothing was changed."),
+                    )
+                    return manage_page(request, account, a, error)
+            done = "approved" if answer == "approve" else "rejected"
+            return RedirectResponse(
+                f"/console/{account}/marketplace/subscriptions/{a.agreement_id}?request={done}", status_code=303
+            )
+
+        return await run_in_threadpool(run)
 
     @app.get("/console/{account_id}/marketplace/subscriptions/{agreement_id}/setup", response_class=HTMLResponse)
     def setup_page(request: Request, account_id: str, agreement_id: str) -> Response:
@@ -444,18 +541,7 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
         )
 
     def cancel_page(request: Request, account: str, a: SbAgreement, error: PageError | None = None) -> HTMLResponse:
-        product, offer = market.offer(a.offer_id)
-        return render(
-            request,
-            "cancel.html",
-            account=account,
-            status=error.status if error else 200,
-            agreement=a,
-            product=product,
-            offer=offer,
-            base_url=f"/console/{account}/marketplace/subscriptions/{a.agreement_id}",
-            error=error,
-        )
+        return agreement_page(request, "cancel.html", account, a, error)
 
     def not_active(a: SbAgreement) -> PageError:
         return PageError(
@@ -496,12 +582,10 @@ def mount_console(app: FastAPI, market: Marketplace) -> None:
                 try:
                     market.agreement.cancel_agreement(account, {"agreementId": a.agreement_id}, from_console=True)
                 except SandboxError as exc:
-                    error = PageError(
-                        exc.status if 400 <= exc.status < 500 else 409,
+                    error = _refused(
+                        exc,
                         N_("The subscription was not cancelled"),
                         N_("AWS Marketplace refused the cancellation; nothing was changed."),
-                        code=exc.code,
-                        detail=exc.message,
                     )
                     return cancel_page(request, account, a, error)
             return RedirectResponse(

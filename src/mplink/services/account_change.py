@@ -3,6 +3,7 @@ and the report that someone asked AWS to cancel the source. The ledger decides e
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ from mplink.domain.clock import now_utc
 from mplink.domain.errors import NotFound
 from mplink.domain.ledger import Ledger
 from mplink.domain.tenant import Role, Tenant
-from mplink.services.ports import UnitOfWork
+from mplink.services.ports import SellerMarketplace, UnitOfWork
 from mplink.services.unit_of_work import retry_on_conflict
 
 
@@ -37,9 +38,12 @@ class AccountChangeView:
     started_at: datetime
     updated_at: datetime
     destination_account_id: str | None
+    #: the cancellation request the seller sent for the source agreement: (id, status), None if none was sent
+    cancellation_request: tuple[str, str] | None = None
 
     def as_api(self) -> dict[str, object]:
         """The JSON of ``GET /api/v1/tenants/{id}/account-change``."""
+        request = self.cancellation_request
         return {
             "state": self.state.value,
             "from": self.from_.as_api(),
@@ -48,6 +52,7 @@ class AccountChangeView:
             "started_at": self.started_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "destination_account_id": self.destination_account_id,
+            "cancellation_request": {"id": request[0], "status": request[1]} if request else None,
         }
 
 
@@ -64,6 +69,11 @@ def change_view(change: AccountChange, ledger: Ledger) -> AccountChangeView:
         started_at=change.started_at,
         updated_at=change.updated_at,
         destination_account_id=change.destination_account_id,
+        cancellation_request=(
+            (change.cancellation_request_id, change.cancellation_request_status or "PENDING_APPROVAL")
+            if change.cancellation_request_id
+            else None
+        ),
     )
 
 
@@ -121,4 +131,43 @@ def report_source_cancellation(
         tenant_id,
         at,
         lambda ledger, t, when: ledger.report_source_cancellation(t, role, agreement_id, when),
+    )
+
+
+#: namespace of the clientTokens of the seller's cancellation requests (uuid5 of the change and the request before)
+_REQUEST_TOKENS = uuid.UUID("1f0c8f43-5a8e-4e0e-9d9a-5d2f7c1b6a10")
+
+
+def request_source_end(
+    uow: UnitOfWork, marketplace: SellerMarketplace, tenant_id: str, role: Role, at: datetime | None = None
+) -> AccountChangeView:
+    """Ask AWS, as the seller, to end the change's source agreement (SendAgreementCancellationRequest): for an
+    agreement the buyer cannot cancel. Allowed once the change is verified. Asking again while the request waits
+    for the buyer, or after it was approved, returns that request; after a rejection it sends a new one.
+
+    The request's clientToken is derived from the change and the request it follows, so a retry after a failure
+    between AWS's answer and the write here gets the same request back from AWS."""
+    with uow.snapshot():
+        tenant = uow.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound(f"no tenant with id {tenant_id!r}")
+        ledger = uow.ledger.load(tenant_ids=[tenant_id])
+        change = ledger.change_to_end_source(tenant, role)
+        if change.cancellation_request_open:
+            return change_view(change, ledger)
+        agreement_id = str(change.from_agreement_id)
+        token = str(uuid.uuid5(_REQUEST_TOKENS, f"{change.id}/{change.cancellation_request_id or ''}"))
+    sent = marketplace.send_cancellation_request(agreement_id, token)
+    return _record_request(uow, tenant_id, role, agreement_id, sent.request_id, sent.status, at)
+
+
+@retry_on_conflict
+def _record_request(
+    uow: UnitOfWork, tenant_id: str, role: Role, agreement_id: str, request_id: str, status: str, at: datetime | None
+) -> AccountChangeView:
+    return _write(
+        uow,
+        tenant_id,
+        at,
+        lambda ledger, t, when: ledger.record_cancellation_request(t, role, agreement_id, request_id, status, when),
     )

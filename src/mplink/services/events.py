@@ -16,7 +16,7 @@ from typing import Any
 from mplink.domain.clock import now_utc
 from mplink.domain.errors import DomainError, InvalidEvent
 from mplink.domain.event_parsing import parse_eventbridge, parse_sns_message
-from mplink.domain.events import AgreementEvent, LicenseEvent, MarketplaceEvent
+from mplink.domain.events import AgreementEvent, CancellationRequestEvent, LicenseEvent, MarketplaceEvent
 from mplink.services.ports import AgreementFacts, MarketplaceUnavailable, SellerMarketplace
 from mplink.services.unit_of_work import UnitOfWorkFactory, retry_on_conflict
 
@@ -78,6 +78,8 @@ def _scope(event: MarketplaceEvent) -> dict[str, Any]:
         return {"agreement_ids": ids}
     if isinstance(event, LicenseEvent):
         return {"agreement_ids": [event.agreement_id or ""], "license_arns": [event.license_arn]}
+    if isinstance(event, CancellationRequestEvent):
+        return {"agreement_ids": [event.agreement_id]}
     return {"legacy_keys": [(event.product_code, event.customer_identifier)]}
 
 

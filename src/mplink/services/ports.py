@@ -16,7 +16,7 @@ from typing import Any, Protocol, Self
 from mplink.domain.agreement import Agreement, Registration
 from mplink.domain.billing import AccountChange
 from mplink.domain.catalog import Catalog
-from mplink.domain.errors import DomainError
+from mplink.domain.errors import Conflict, DomainError
 from mplink.domain.ledger import Ledger
 from mplink.domain.tenant import Tenant, User
 from mplink.domain.usage import BillingPeriod, MeteringRecord, RecordStatus
@@ -37,6 +37,13 @@ class MarketplaceUnavailable(DomainError):
     """AWS Marketplace could not be reached or failed; the caller may try again."""
 
     code = "marketplace_unavailable"
+
+
+class CancellationRequestRefused(Conflict):
+    """AWS refused the seller's agreement cancellation request (the agreement is not active, or the seller did not
+    propose its offer: a channel partner's offer is ended by the partner)."""
+
+    code = "cancellation_request_refused"
 
 
 class ConcurrentUpdate(Exception):
@@ -112,11 +119,27 @@ class SellerMarketplace(Protocol):
 
     def get_entitlements(self, product_code: str, license_arn: str) -> list[Entitlement]: ...
 
+    def send_cancellation_request(self, agreement_id: str, client_token: str) -> CancellationRequest:
+        """SendAgreementCancellationRequest (reason REPLACING_AGREEMENT); the same ``client_token`` again returns
+        the same request. When a request already waits for the buyer, that one. Raises CancellationRequestRefused
+        when AWS refuses it, MarketplaceUnavailable when AWS could not be asked."""
+        ...
+
     def meter(self, product_code: str, records: Sequence[MeteringRecord]) -> list[MeterOutcome]:
         """Send one batch (at most 25 records of one product); one outcome per record, matched by customer,
         dimension and hour. A record AWS refuses as a whole-batch error comes back REFUSED (the batch is split
         to find it). Raises MarketplaceUnavailable when the batch could not be sent (throttled or down)."""
         ...
+
+
+@dataclass(frozen=True)
+class CancellationRequest:
+    """An agreement cancellation request the seller sent (SendAgreementCancellationRequest's answer)."""
+
+    request_id: str
+    agreement_id: str
+    #: PENDING_APPROVAL, APPROVED, REJECTED, CANCELLED or VALIDATION_FAILED
+    status: str
 
 
 # -- rows the repositories hand back ---------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class StaleRow:
     seller_account_id: str | None
     since: datetime
     age: timedelta
-    #: None until cancellation requests are recorded for the agreement
+    #: None when the seller sent AWS no cancellation request for the agreement
     cancellation_request: CancellationRequestState | None = None
 
     def as_api(self) -> dict[str, object]:
@@ -120,6 +120,14 @@ def list_stale_subscriptions(uow: UnitOfWork, now: datetime | None = None) -> St
         found = stale_subscriptions(ledger)
         catalog = uow.catalog.get()
         names = {tid: t.name for tid in {s.tenant_id for s in found} if (t := uow.tenants.get(tid)) is not None}
+        # the seller's cancellation request for each superseded agreement, kept on the change it was the source of
+        requests = {
+            c.from_agreement_id: CancellationRequestState(
+                c.cancellation_request_id, c.cancellation_request_status or ""
+            )
+            for c in sorted(ledger.changes, key=lambda c: c.started_at)
+            if c.from_agreement_id and c.cancellation_request_id
+        }
     rows = []
     for s in found:
         offer = catalog.find_offer(s.offer_id) if catalog is not None and s.offer_id else None
@@ -136,6 +144,7 @@ def list_stale_subscriptions(uow: UnitOfWork, now: datetime | None = None) -> St
                 seller_account_id=seller_account,
                 since=s.since,
                 age=s.age(read_at),
+                cancellation_request=requests.get(s.agreement_id),
             )
         )
     return StaleReport(tuple(rows), read_at)

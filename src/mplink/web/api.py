@@ -20,6 +20,7 @@ from mplink.services.account_change import (
     abort_account_change,
     account_change,
     report_source_cancellation,
+    request_source_end,
     start_account_change,
 )
 from mplink.services.metering import ingest_usage, metering_status, tenant_usage_issues, usage_issue_dict
@@ -138,6 +139,11 @@ class AccountChangeStep(BaseModel):
     at: str | None = Field(description="when the step became done (ISO 8601); null while it is not")
 
 
+class CancellationRequestState(BaseModel):
+    id: str
+    status: str = Field(description="PENDING_APPROVAL, APPROVED, REJECTED, CANCELLED or VALIDATION_FAILED")
+
+
 class AccountChange(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     state: ChangeState
@@ -147,6 +153,9 @@ class AccountChange(BaseModel):
     started_at: str
     updated_at: str
     destination_account_id: str | None
+    cancellation_request: CancellationRequestState | None = Field(
+        default=None, description="the agreement cancellation request the seller sent for the source agreement"
+    )
 
 
 class StartChangeRequest(BaseModel):
@@ -250,6 +259,16 @@ def source_cancellation(
     _tenant_access(p, tenant_id)
     uow = app_state(request).uow()
     return report_source_cancellation(uow, tenant_id, body.agreement_id, API_KEY_ROLE).as_api()
+
+
+@router.post("/tenants/{tenant_id}/account-change/cancellation-request", response_model=AccountChange)
+def seller_cancellation_request(tenant_id: str, request: Request, p: Principal) -> dict[str, object]:
+    """Ask AWS, as the seller, to end the change's source agreement (an agreement cancellation request the source
+    account approves); only once verified. Asking again returns the same request while it stands. An operator key,
+    or the tenant's own key (as its admin, like the change page: ``mplink move apply`` uses it)."""
+    _tenant_access(p, tenant_id)
+    state = app_state(request)
+    return request_source_end(state.uow(), state.marketplace, tenant_id, API_KEY_ROLE).as_api()
 
 
 @router.get("/tenants/{tenant_id}/entitlements")

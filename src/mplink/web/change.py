@@ -10,9 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mplink.domain.clock import now_utc
+from mplink.domain.errors import Conflict
 from mplink.rendering import N_
-from mplink.web.render import PAGES, gettext_for, login_redirect, render
-from mplink.web.session import current, require_tenant
+from mplink.services.account_change import request_source_end
+from mplink.services.ports import MarketplaceUnavailable
+from mplink.web.render import PAGES, gettext_for, login_redirect, redirect, render
+from mplink.web.session import Csrf, check_csrf, current, flash, require_tenant
 from mplink.web.state import app_state
 from mplink.web.subscription import shown_with_change
 from mplink.web.views import change_page, destination, left_running
@@ -43,3 +46,28 @@ def change(request: Request, typed: Annotated[str | None, Query(alias="destinati
         poll_ms=POLL_MS,
         left_running=left_running(s.view.pending_cancellations, now_utc(), PAGES.language(request)[0]),
     )
+
+
+SELLER_ASKED = N_(
+    "The request to end the old subscription was sent to AWS Marketplace. The source account approves it."
+)
+SELLER_REFUSED = N_("The request to end the old subscription was not sent: %(reason)s")
+
+
+@router.post("/subscription/change/cancellation-request", response_class=HTMLResponse)
+def ask_seller_cancel(request: Request, csrf: Csrf = "") -> Response:
+    """The admin asks the seller to end the superseded agreement (AWS's agreement cancellation request)."""
+    check_csrf(request, csrf)
+    who = current(request)
+    if who is None:
+        return login_redirect(request)
+    require_tenant(who)
+    assert who.membership is not None
+    state = app_state(request)
+    try:
+        request_source_end(state.uow(), state.marketplace, who.tenant_id, who.membership.role)
+    except (Conflict, MarketplaceUnavailable) as exc:
+        flash(request, SELLER_REFUSED, "error", reason=exc.message)
+    else:
+        flash(request, SELLER_ASKED)
+    return redirect("/subscription/change")

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from babel.dates import format_timedelta
 
+from mplink.domain.billing import CANCELLATION_REQUEST_KEPT, ChangeState
 from mplink.domain.catalog import Catalog, Offer, Product
 from mplink.domain.clock import utc
 from mplink.domain.errors import InvalidValue
@@ -450,6 +451,33 @@ class ChangePage:
     market_home: str
     offer: OfferChoice
     check_again_url: str
+    #: the seller's cancellation request for the source agreement, when the change is far enough to ask for one
+    seller_cancel: SellerCancel | None = None
+
+
+@dataclass(frozen=True)
+class SellerCancel:
+    """Step 3 done by the seller: AWS's agreement cancellation request for the source, which the source account
+    approves (or which is approved after 7 days); for an agreement its buyer cannot cancel."""
+
+    #: the request's status (PENDING_APPROVAL, APPROVED, REJECTED, CANCELLED, VALIDATION_FAILED); None: not asked
+    status: str | None
+    #: the admin may ask (again): the change is verified and no request waits or was approved
+    can_ask: bool
+
+
+#: the change states in which the seller may be asked to end the source agreement
+_SELLER_CANCEL_STATES = frozenset({ChangeState.VERIFIED, ChangeState.SOURCE_CANCEL_PENDING})
+
+
+def seller_cancel(change: AccountChangeView | None) -> SellerCancel | None:
+    if change is None:
+        return None
+    status = change.cancellation_request[1] if change.cancellation_request else None
+    if change.state not in _SELLER_CANCEL_STATES and status is None:
+        return None
+    can_ask = change.state in _SELLER_CANCEL_STATES and status not in CANCELLATION_REQUEST_KEPT
+    return SellerCancel(status, can_ask)
 
 
 def change_page(
@@ -468,6 +496,7 @@ def change_page(
         market_home=marketplace_home_url(marketplace_url),
         offer=offer_to_choose(s.view, product),
         check_again_url="/subscription/change" + query,
+        seller_cancel=seller_cancel(change),
     )
 
 

@@ -218,6 +218,8 @@ account_changes = Table(
     Column("source_ended_at", UTCDateTime()),
     Column("history", JSON, nullable=False),
     Column("destination_account_id", String(12)),
+    Column("cancellation_request_id", String(128)),
+    Column("cancellation_request_status", String(32)),
 )
 
 license_facts = Table(
