@@ -22,13 +22,22 @@ import httpx
 import pytest
 
 from mplink.adapters.aws import SellerMarketplace
-from mplink.sandbox.catalog import seed_catalog
+from mplink.adapters.catalog_file import parse_catalog
+from mplink.sandbox.catalog import read_catalog, seed_catalog
 from mplink.sandbox.marketplace import SandboxSettings
 from mplink.sandbox.server import Sandbox, build_sandbox
+from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant
 from mplink.web.app import create_app
 from tests.support.html import PRIVATE_NAME, PUBLIC_NAME, WORDS, exact, html
-from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, SRC
+from tests.support.sandbox_fixtures import (
+    CONTRACT_OFFER,
+    DST,
+    PRIVATE_OFFER,
+    PRODUCT_ID,
+    SRC,
+    contract_catalog_text,
+)
 from tests.support.servers import serve_app
 from tests.support.web import (
     ADMIN,
@@ -108,9 +117,12 @@ class Running:
 
 
 @contextmanager
-def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+def seller_and_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog: str | None = None, offer: str = PRIVATE_OFFER
+) -> Iterator[Running]:
     """The seller app and the sandbox on real ports, the sandbox delivering its events to the seller, and the
-    seed's starting point: Example Corp pays from 1111-1111-1111 through the private offer."""
+    seed's starting point: Example Corp pays from 1111-1111-1111 through the private offer. With ``catalog`` (a
+    catalog file's text), both sell it instead of the seed's, and 1111-1111-1111 pays through ``offer``."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA999999999999")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "MPLINK_AWS_ENDPOINT_URL"):
@@ -118,6 +130,8 @@ def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     # the change page polls every 3 s for people; the tests' pages poll faster so they do not wait on it
     monkeypatch.setattr("mplink.web.change.POLL_MS", 400)
     store = fresh_store(tmp_path)
+    if catalog is not None:
+        store_catalog(store.uow(), parse_catalog(catalog))
     create_tenant(store.uow(), TENANT, ADMIN, PASSWORD)
     settings = seller_settings(store.url, None)
     app = create_app(settings, store=store)
@@ -125,7 +139,7 @@ def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         # the seller first (the sandbox delivers events to it), then the sandbox, then point the seller at it
         with serve_app(app) as seller:
             box = build_sandbox(
-                seed_catalog(),
+                seed_catalog() if catalog is None else read_catalog(catalog),
                 tmp_path / "sandbox.db",
                 SandboxSettings(provisioning_delay=timedelta(0), fulfillment_url=f"{seller}/marketplace/register"),
                 event_endpoint=f"{seller}/events/eventbridge",
@@ -138,7 +152,7 @@ def seller_and_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
                     state.settings = replace(
                         settings, aws_endpoint_url=sandbox, marketplace_url=f"{sandbox}/console/{{account}}"
                     )
-                    source = box.market.agreement.subscribe(SRC, PRIVATE_OFFER)
+                    source = box.market.agreement.subscribe(SRC, offer)
                     link_over_http(seller, box.market.agreement.issue_token(source, "console").token)
                     eventually(lambda: box.dispatcher.pending() == 0)
                     yield Running(seller, sandbox, box, source.agreement_id)
@@ -548,3 +562,95 @@ def test_the_public_offer_needs_a_second_confirmation(
         buyer.wait_for_url(exact(f"{run.seller}/subscription"))
         assert buyer.inner_text("[data-testid=aws-account]") == "2222-2222-2222"
         shot(buyer, "linked")
+
+
+#: the words of the seller's cancellation request, on the change page (seller) and the Manage page (console)
+SELLER_CANCEL_WORDS = {
+    "en": {
+        "sent": "The request to end the old subscription was sent to AWS Marketplace. The source account approves it.",
+        "pending": "Sent: waiting for the source account to approve it in AWS Marketplace",
+        "heading": "The seller asks to cancel this subscription",
+        "approve": "Approve and cancel the subscription",
+        "reject": "Reject",
+        "approved": "Cancellation request approved.",
+        "ended": "Approved: AWS Marketplace ends the old subscription.",
+    },
+    "ja": {
+        "sent": (
+            "旧サブスクリプションの終了リクエストを AWS Marketplace に送信しました。"
+            "切換元AWSアカウントで承認してください。"
+        ),
+        "pending": "送信済み: 切換元AWSアカウントが AWS Marketplace で承認するのを待っています",
+        "heading": "販売者がこのサブスクリプションのキャンセルを求めています",
+        "approve": "承認してサブスクリプションをキャンセル",
+        "reject": "拒否",
+        "approved": "キャンセルリクエストを承認しました。",
+        "ended": "承認済み: AWS Marketplace が旧サブスクリプションを終了します。",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_old_contract_ends_through_the_sellers_cancellation_request_in_chromium(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser, screenshots: Path, lang: str
+) -> None:
+    """Issue 11, ending the old subscription from the seller's side: 1111-1111-1111 pays through a contract offer its
+    buyer cannot cancel; 2222-2222-2222 is linked and verified. On the change page the admin asks the seller to end
+    the old subscription; the console's Manage page of 1111-1111-1111 shows the request, the buyer approves it, and
+    the change page shows the change done. The sandbox: one request sent, and it is approved."""
+    words, said = SELLER_WORDS[lang], SELLER_CANCEL_WORDS[lang]
+    with (
+        seller_and_sandbox(tmp_path, monkeypatch, contract_catalog_text(), CONTRACT_OFFER) as run,
+        two_browsers(browser, lang, screenshots, "seller-cancel") as (admin, buyer, shot),
+    ):
+        market = run.box.market
+        destination = market.agreement.subscribe(DST, CONTRACT_OFFER)
+        link_over_http(run.seller, market.agreement.issue_token(destination, "console").token)
+        admin.goto(f"{run.seller}/login?next=%2Fsubscription%2Fchange")
+        admin.fill("#email", ADMIN)
+        admin.fill("#password", PASSWORD)
+        admin.click("#login")
+        admin.wait_for_url(exact(f"{run.seller}/subscription/change"))
+        assert admin.get_attribute("html", "lang") == lang
+        polled(admin)
+        assert step_states(admin)[2] == ("waiting", words["waiting"])
+        assert admin.locator("[data-testid=seller-cancel-status]").count() == 0
+
+        # the admin asks the seller to end the old subscription: the page shows the request pending
+        admin.click("#ask-seller-cancel")
+        admin.wait_for_selector("[data-testid=seller-cancel-status][data-state=PENDING_APPROVAL]")
+        assert admin.inner_text("[data-testid=flash]") == said["sent"]
+        assert said["pending"] in admin.inner_text("[data-testid=seller-cancel-status]")
+        assert admin.locator("#ask-seller-cancel").count() == 0
+        shot(admin, "cancellation-request")
+
+        # the buyer, in the source account's Manage page, sees the pending request with approve and reject
+        buyer.goto(f"{run.sandbox}/console/{SRC}/marketplace/subscriptions/{run.source}")
+        assert buyer.get_attribute("html", "lang") == lang
+        request = buyer.locator("[data-testid=cancellation-request]")
+        assert request.locator("h2").inner_text() == said["heading"]
+        zone = "JST" if lang == "ja" else "UTC"  # when it is approved by itself, and when it was sent
+        assert [t.endswith(zone) for t in request.locator("time").all_inner_texts()] == [True, True]
+        assert request.get_by_role("button", name=said["approve"], exact=True).is_visible()
+        assert request.get_by_role("button", name=said["reject"], exact=True).is_visible()
+        shot(buyer, "console-request")
+        request.get_by_role("button", name=said["approve"], exact=True).click()
+        buyer.wait_for_selector("[data-testid=request-approved]")
+        assert said["approved"] in buyer.inner_text("[data-testid=request-approved]")
+        assert buyer.locator("[data-testid=cancellation-request]").count() == 0
+        shot(buyer, "console-approved")
+
+        # the sandbox delivers AWS's events to the seller: the change page shows the change done
+        admin.wait_for_selector("#state-cancel[data-state=done]")
+        admin.reload()
+        polled(admin)
+        assert step_states(admin) == [("done", words["done"])] * 3
+        assert admin.get_attribute("[data-testid=seller-cancel-status]", "data-state") == "APPROVED"
+        assert said["ended"] in admin.inner_text("[data-testid=seller-cancel-status]")
+        shot(admin, "done")
+
+        # one request sent by the seller (the call log), approved in the console (the buyer's click is no API call)
+        sent = httpx.get(f"{run.sandbox}/_sandbox/calls", params={"operation": "SendAgreementCancellationRequest"})
+        assert [(c["account_id"], c["outcome"]) for c in sent.json()] == [("999999999999", "ok")]
+        requests = [(r.agreement_id, r.status) for r in market.cancellation_requests.values()]
+        assert requests == [(run.source, "APPROVED")]
