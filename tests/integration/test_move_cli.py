@@ -138,6 +138,8 @@ def test_a_bad_language_or_state_file_is_refused(move_world: MoveWorld) -> None:
     applied = move_world.run("apply", "--yes", "--state", str(garbage))
     assert applied.code == 1 and "is not a move state file" in applied.err
     assert applied.err.count("\n") == 1 and "Traceback" not in applied.err
+    applied_ja = move_world.run("apply", "--yes", "--state", str(garbage), "--lang", "ja")
+    assert applied_ja.code == 1 and "は move の状態ファイルではありません" in applied_ja.err, applied_ja.err
 
 
 def test_source_not_cancellable_prints_console_steps_and_status_waits(move_world: MoveWorld) -> None:
@@ -278,10 +280,11 @@ def test_every_message_has_its_japanese_translation() -> None:
     with po.open("rb") as fh:
         catalog = read_po(fh, locale="ja", domain="move")
     translated = {m.id for m in catalog if m.id and m.string}
-    tree = ast.parse(Path(move_cli.__file__).read_text(encoding="utf-8"))
+    # the commands' own messages, and the errors the move's modules raise (said in the user's language too)
     used = {
         node.value
-        for node in ast.walk(tree)
+        for module in Path(move_cli.__file__).parent.glob("*.py")
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in translated
     }
     shown = (
@@ -353,6 +356,10 @@ def test_plan_refuses_the_public_offer_unless_the_offer_change_is_allowed(move_w
     assert "warning: offer change (--allow-offer-change): the destination takes 'Trend Micro for SaaS'" in allowed.out
     ja = move_world.run("plan", "--allow-offer-change", "--lang", "ja", **{"--offer-name": "Trend Micro for SaaS"})
     assert ja.code == 0 and "警告: オファーの変更" in ja.out
+    refused_ja = move_world.run("plan", "--lang", "ja", **{"--offer-name": "Trend Micro for SaaS"})
+    assert refused_ja.code == 2 and len(refused_ja.err.strip().splitlines()) == 1
+    for words in ("プライベートオファーではなくパブリックオファー", "Trend Micro が販売する 'Trend Micro for SaaS'"):
+        assert words in refused_ja.err, refused_ja.err
     as_json = json.loads(move_world.run("plan", "--allow-offer-change", "--json", **{"--offer-name": "Trend*"}).out)
     assert "offer_change" in as_json["warnings"]
     assert as_json["offer_change"]["to"] == {"name": "Trend Micro for SaaS", "seller": "Trend Micro"}

@@ -50,14 +50,16 @@ class BuyerAccount:
         try:
             session = new_session(profile_name=profile)
         except ProfileNotFound as exc:
-            raise MoveRefused(f"AWS profile {profile!r} not found in the AWS config or credentials files") from exc
+            raise MoveRefused(
+                "AWS profile '{profile}' not found in the AWS config or credentials files", profile=profile
+            ) from exc
         try:
             sts = session.client("sts", region_name=_REGION, endpoint_url=_endpoint(), config=_CONFIG)
             identity = sts.get_caller_identity()
         except NoCredentialsError as exc:
-            raise MoveRefused(f"AWS profile {profile!r} has no credentials") from exc
+            raise MoveRefused("AWS profile '{profile}' has no credentials", profile=profile) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise MoveRefused(f"AWS profile {profile!r} cannot sign in: {exc}") from exc
+            raise MoveRefused("AWS profile '{profile}' cannot sign in: {reason}", profile=profile, reason=exc) from exc
         return cls(profile, session, str(identity["Account"]))
 
     def client(self, service: str) -> Any:

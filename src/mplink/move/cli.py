@@ -46,12 +46,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 @contextmanager
-def reported(code: int = 2) -> Iterator[None]:
-    """A move's error becomes one line instead of a stack trace."""
+def reported(say: Say, code: int = 2) -> Iterator[None]:
+    """A move's error becomes one line in the user's language instead of a stack trace."""
     try:
         yield
     except MoveError as exc:
-        fail(exc.message, code)
+        if exc.values:
+            # a value that is itself one of our phrases (why a check failed) is said in the user's language too
+            shown = display({k: v if isinstance(v, int) else say.t.gettext(str(v)) for k, v in exc.values.items()})
+            fail(say(exc.template, **shown), code)
+        fail(say.t.gettext(exc.message), code)
 
 
 def print_json(data: Any) -> None:
@@ -374,7 +378,7 @@ def plan_cmd(
         product, from_profile, to_profile, seller_url, tenant, seller_key, offer_name, offer_id, allowed_accounts
     )
     args.allow_offer_change = allow_offer_change
-    with reported():
+    with reported(say):
         plan, _, _ = preflight(args, BuyerAccount.open, SellerApi(seller_url, seller_key, tenant))
     if as_json:
         print_json(asdict(plan))
@@ -417,7 +421,7 @@ def apply_cmd(
     args.allow_offer_change = allow_offer_change
     store = StateFile(state or Path(f".mplink-move-{tenant}.json"))
     seller = SellerApi(seller_url, seller_key, tenant)
-    with reported():
+    with reported(say):
         plan, src, dst = preflight(args, BuyerAccount.open, seller, resuming=store.exists())
     if not as_json:
         _say_lines(say, plan_lines(plan, tenant, manual))
@@ -438,12 +442,12 @@ def apply_cmd(
     runner = Runner(args, plan, src, dst, seller, observers=[Progress(say, as_json, plan.src_account)])
     try:
         if manual:
-            with reported(code=1):
+            with reported(say, code=1):
                 runner.manual(wait)
             return
         if not as_json:
             say.line("State file: {state} (the same command run again resumes from it)", state=store.where)
-        with reported(code=1):
+        with reported(say, code=1):
             if as_json:
                 result = runner.apply(store, wait)
             else:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MoveError(Exception):
-    """Base of every error ``mplink move`` reports in one line instead of a stack trace."""
+    """Base of every error ``mplink move`` reports in one line instead of a stack trace.
+
+    ``message`` is an English template (the msgid of its translation) filled with ``values``: the command line
+    shows it in the user's language, ``message`` holds it in English."""
 
     code = "move_error"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, **values: Any) -> None:
+        self.template, self.values = message, values
+        self.message = message.format(**values) if values else message
+        super().__init__(self.message)
 
 
 class MoveRefused(MoveError):

@@ -106,11 +106,18 @@ def match_offer(
         wanted = offer_id or offer_name
         names = "; ".join(o.get("purchaseOptionName", o["purchaseOptionId"]) for o in options) or "none"
         raise MoveRefused(
-            f"no offer {wanted!r} of {product_id} is available to "
-            f"{format_account_id(dst_account)} (its offers: {names})"
+            "no offer '{wanted}' of {product} is available to {account} (its offers: {names})",
+            wanted=wanted,
+            product=product_id,
+            account=format_account_id(dst_account),
+            names=names,
         )
     if len(found) > 1:
-        raise MoveRefused(f"{len(found)} offers match {offer_name!r}: make the pattern narrower or use --offer-id")
+        raise MoveRefused(
+            "{count} offers match '{pattern}': make the pattern narrower or use --offer-id",
+            count=len(found),
+            pattern=offer_name,
+        )
     return found[0]
 
 
@@ -120,7 +127,7 @@ def parse_allowed_accounts(text: str, where: str) -> set[str]:
     found = {w.replace("-", "") for w in text.replace(",", " ").split() if not w.startswith("#")}
     bad = sorted(w for w in found if not (len(w) == 12 and w.isdigit()))
     if bad:
-        raise MoveRefused(f"{where}: {bad[0]!r} is not a 12-digit AWS account id")
+        raise MoveRefused("{where}: '{word}' is not a 12-digit AWS account id", where=where, word=bad[0])
     return found
 
 
@@ -130,11 +137,14 @@ def check_accounts(
     """Both accounts must be the customer's: listed in --allowed-accounts, or else in one AWS
     Organization. ``organizations`` is only asked when no list was given. Returns the warnings."""
     if src == dst:
-        raise MoveRefused(f"--from-profile and --to-profile are the same AWS account ({format_account_id(src)})")
+        raise MoveRefused(
+            "--from-profile and --to-profile are the same AWS account ({account})", account=format_account_id(src)
+        )
     if allowed is not None:
         for acct in (src, dst):
             if acct not in allowed:
-                raise MoveRefused(f"AWS account {format_account_id(acct)} is not in {where}")
+                account = format_account_id(acct)
+                raise MoveRefused("AWS account {account} is not in {where}", account=account, where=where)
         return []
     orgs = organizations()
     if None in orgs:
@@ -152,9 +162,18 @@ def check_payer(sub: Mapping[str, Any], tenant_id: str, src: str, dst: str, resu
     payers = (src, dst) if resuming else (src,)
     if sub.get("type") != "aws_marketplace" or sub.get("aws_account_id") not in payers:
         now = sub.get("aws_account_id")
+        if now:
+            raise MoveRefused(
+                "tenant {tenant} does not pay from {src} now (it pays from {now})",
+                tenant=tenant_id,
+                src=format_account_id(src),
+                now=format_account_id(now),
+            )
         raise MoveRefused(
-            f"tenant {tenant_id} does not pay from {format_account_id(src)} now"
-            + (f" (it pays from {format_account_id(now)})" if now else f" (subscription type: {sub.get('type')})")
+            "tenant {tenant} does not pay from {src} now (subscription type: {kind})",
+            tenant=tenant_id,
+            src=format_account_id(src),
+            kind=sub.get("type"),
         )
 
 
@@ -164,8 +183,11 @@ def check_open_change(change: ChangeStatus | None, tenant_id: str, dst: str) -> 
         return
     to = f" to {format_account_id(change.to_account)}" if change.to_account else ""
     raise MoveRefused(
-        f"tenant {tenant_id} has an account change in progress at the seller ({change.state}{to}); "
-        "finish it first (see 'mplink move status')"
+        "tenant {tenant} has an account change in progress at the seller ({state}{to}); "
+        "finish it first (see 'mplink move status')",
+        tenant=tenant_id,
+        state=change.state,
+        to=to,
     )
 
 
@@ -228,8 +250,13 @@ def check_offer_change(
     why = "a public offer instead of a private one" if goes_public else "an offer of another seller"
     if not allowed:
         raise MoveRefused(
-            f"the destination would subscribe to {why}: '{dst.name}' sold by {dst.seller}, while the tenant pays "
-            f"through '{cur.name}' sold by {cur.seller}; give --allow-offer-change to move anyway"
+            "the destination would subscribe to {why}: '{to_offer}' sold by {to_seller}, while the tenant pays "
+            "through '{from_offer}' sold by {from_seller}; give --allow-offer-change to move anyway",
+            why=why,
+            to_offer=dst.name,
+            to_seller=dst.seller,
+            from_offer=cur.name,
+            from_seller=cur.seller,
         )
     return {"from": {"name": cur.name, "seller": cur.seller}, "to": {"name": dst.name, "seller": dst.seller}}
 
@@ -270,7 +297,11 @@ def preflight(
     try:
         options = dst_side.purchase_options(args.product_id)
     except AwsCallFailed as exc:
-        raise MoveRefused(f"cannot list the offers of {args.product_id} for the destination: {exc.message}") from exc
+        raise MoveRefused(
+            "cannot list the offers of {product} for the destination: {reason}",
+            product=args.product_id,
+            reason=exc.message,
+        ) from exc
     offer = match_offer(options, args.product_id, dst, args.offer_name, args.offer_id)
     offer_id = str(offer["purchaseOptionId"])
     detail = dst_side.offer(offer_id)
@@ -299,4 +330,4 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise MoveRefused(f"cannot read --allowed-accounts {path}: {exc.strerror}") from exc
+        raise MoveRefused("cannot read --allowed-accounts {path}: {reason}", path=path, reason=exc.strerror) from exc

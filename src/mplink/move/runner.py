@@ -294,8 +294,8 @@ class Runner:
         self._poll(settled, wait_seconds, self.poll if poll is None else poll)
         if self.change is None or not is_verified(self.change, dst, agreement_id):
             raise VerificationFailed(
-                f"the seller does not show the change yet ({why_not_verified(self.change, dst, agreement_id)}); "
-                "nothing was cancelled"
+                "the seller does not show the change yet ({why}); nothing was cancelled",
+                why=why_not_verified(self.change, dst, agreement_id),
             )
         return self.change
 
@@ -314,8 +314,9 @@ class Runner:
             change = self.wait_verified(None, wait_seconds, poll)
         except VerificationFailed as exc:
             raise VerificationFailed(
-                "the seller does not show the destination account verified yet "
-                f"({why_not_verified(self.change, plan.dst_account)}); run the command again when done"
+                "the seller does not show the destination account verified yet ({why}); run the command again "
+                "when done",
+                why=why_not_verified(self.change, plan.dst_account),
             ) from exc
         self._notice("manual.verified", dst=plan.dst_account)
         self._notice("manual.cancel", src=plan.src_account, product=plan.product_title)

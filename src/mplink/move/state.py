@@ -15,6 +15,7 @@ from mplink.move.change import format_account_id
 from mplink.move.errors import BadStateFile
 
 #: the steps of ``apply``, in order; each is saved with what it produced before the next begins
+NOT_A_STATE_FILE = "{where} is not a move state file; remove it or give another --state"
 STEPS = ("requested", "accepted", "provisioned", "linked", "verified", "source_cancel", "completed")
 
 
@@ -43,9 +44,9 @@ class MoveState:
             data = json.loads(text)
             state = cls(**data)
         except (ValueError, TypeError) as exc:
-            raise BadStateFile(f"{where} is not a move state file; remove it or give another --state") from exc
+            raise BadStateFile(NOT_A_STATE_FILE, where=where) from exc
         if not isinstance(state.done, dict):
-            raise BadStateFile(f"{where} is not a move state file; remove it or give another --state")
+            raise BadStateFile(NOT_A_STATE_FILE, where=where)
         return state
 
     def belongs_to(self, tenant_id: str, src_account: str, dst_account: str, offer_id: str) -> bool:
@@ -76,8 +77,11 @@ def resume(
         return MoveState(tenant_id, src_account, dst_account, offer_id, client_token or new_client_token())
     if not saved.belongs_to(tenant_id, src_account, dst_account, offer_id):
         raise BadStateFile(
-            f"{where} belongs to another move ({saved.tenant_id}: "
-            f"{format_account_id(saved.src_account)} -> {format_account_id(saved.dst_account)}); give another --state"
+            "{where} belongs to another move ({tenant}: {src} -> {dst}); give another --state",
+            where=where,
+            tenant=saved.tenant_id,
+            src=format_account_id(saved.src_account),
+            dst=format_account_id(saved.dst_account),
         )
     return saved
 
@@ -108,7 +112,7 @@ class StateFile:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise BadStateFile(f"cannot read {self.path}: {exc.strerror}") from exc
+            raise BadStateFile("cannot read {path}: {reason}", path=self.path, reason=exc.strerror) from exc
         return MoveState.from_json(text, self.where)
 
     def save(self, state: MoveState) -> None:
