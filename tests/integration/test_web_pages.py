@@ -403,6 +403,50 @@ def test_register_then_log_in_then_confirm(seller: Seller) -> None:
     assert rows == [(agreement_id, s.tenant_id)]
 
 
+def test_a_confirmed_registration_replayed_from_any_session_is_refused_and_changes_nothing(seller: Seller) -> None:
+    """Issue 12, takeover by replay: the hand-over cookie of a registration already confirmed, replayed in
+    another tenant's logged-in browser, and the first admin's old session (captured before Confirm), replayed
+    after the tenant moved on to another account: each confirmation is refused with 409 and nothing changes
+    (the buyer's payments stay where they are)."""
+    s = seller
+    s.log_in()
+    agreement_id, token = s.subscribe(SRC)
+    r = s.register(token)
+    handed_over = r.cookies[PENDING_COOKIE]
+    form = s.confirm_form()  # the pending registration is in the session now
+    old_session = s.client.cookies.get("mplink_session")
+    assert s.client.post("/marketplace/confirm", data={**form, "action": "confirm"}).status_code == 303
+    assert s.status()["aws_account_id"] == SRC
+
+    # another tenant's admin, logged in, gets the hand-over cookie
+    create_tenant(s.store.uow(), "Other Corp", "other@example.com", PASSWORD)
+    with TestClient(s.app, follow_redirects=False) as other:
+        login = {"csrf_token": csrf_of(html(other.get("/signup"))), "email": "other@example.com", "password": PASSWORD}
+        assert other.post("/login", data=login).status_code == 303
+        other.cookies.set(PENDING_COOKIE, handed_over, path="/marketplace")
+        doc = html(other.get("/marketplace/confirm"))
+        replay = {
+            i.attrs["name"]: i.attrs.get("value", "") for i in doc.one("form", data_testid="confirm-form").all("input")
+        }
+        assert replay["agreement_id"] == agreement_id
+        before = s.snapshot()
+        r = other.post("/marketplace/confirm", data={**replay, "action": "confirm"})
+        assert r.status_code == 409, r.text[:500]
+        assert "already confirmed" in text(html(r), "error-message")
+        assert s.snapshot() == before
+
+    # the tenant moves on to 2222-2222-2222; then the old session is replayed
+    s.link(DST)
+    assert s.status()["aws_account_id"] == DST
+    with TestClient(s.app, follow_redirects=False) as thief:
+        thief.cookies.set("mplink_session", old_session)
+        before = s.snapshot()
+        r = thief.post("/marketplace/confirm", data={**form, "action": "confirm"})
+        assert r.status_code == 409, r.text[:500]
+        assert s.snapshot() == before
+    assert s.status()["aws_account_id"] == DST
+
+
 def test_a_logged_in_user_stays_logged_in_when_aws_posts_cross_site(sqlite_seller: Seller) -> None:
     """AWS's POST is cross-site, so the browser does not send the SameSite=Lax session cookie with it; the
     answer must not replace the visitor's session, and the next page (a top-level GET) carries it again."""

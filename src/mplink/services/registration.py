@@ -16,7 +16,7 @@ from mplink.domain.clock import now_utc
 from mplink.domain.errors import Conflict, InvalidValue, NotFound
 from mplink.domain.ledger import Ledger
 from mplink.domain.offer_guard import OfferCheck, OfferMove
-from mplink.domain.subscription import SubscriptionView
+from mplink.domain.subscription import SubscriptionView, subscription_view
 from mplink.domain.tenant import Role
 from mplink.services.linking import link, offer_check, record_registration
 from mplink.services.ports import (
@@ -195,8 +195,17 @@ def _confirm(
     now = now_utc()
     if now - seen.redeemed_at > LINK_WINDOW:
         raise RegistrationTokenRejected("more than 4 hours passed since 'Set up your account'", "expired")
-    if seen.linked_tenant_id is not None and seen.linked_tenant_id != tenant_id:
-        raise Conflict("this registration was already confirmed for another tenant; it can be used only once")
+    if seen.linked_tenant_id is not None:
+        # redeemed once: a replay (an old cookie or session, another window) never links again. The same
+        # confirmation repeated while its link stands changes nothing; anything else is refused.
+        ledger = uow.ledger.load(agreement_ids=[agreement_id], tenant_ids=[tenant_id])
+        standing = ledger.open_link_of_agreement(agreement_id)
+        if seen.linked_tenant_id != tenant_id or standing is None or standing.tenant_id != tenant_id:
+            raise Conflict("this registration was already confirmed; it can be used only once")
+        catalog = uow.catalog.get()
+        if catalog is None:
+            raise NotFound("no catalog loaded yet: run 'mplink catalog load'")
+        return Linked(subscription_view(tenant_id, ledger, catalog), None)
     result, view = link(
         uow, tenant_id, agreement_id, now, user_id=user_id, role=role, allow_offer_change=allow_offer_change
     )
