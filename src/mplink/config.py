@@ -37,6 +37,14 @@ class Settings:
     sns_trusted_cert_prefixes: tuple[str, ...] = ()
     #: BatchMeterUsage calls a second, shared by every worker on the database (the seller's quota)
     metering_rate: float = 10.0
+    #: request body limits in bytes, checked before a body is read (413 above them): every route by default,
+    #: POST /api/v1/usage (batches of usage events), and the event intake routes (AWS events are at most 256 KB;
+    #: the SNS envelope around one adds its own fields and escapes the message)
+    max_body_bytes: int = 1024 * 1024
+    max_usage_body_bytes: int = 4 * 1024 * 1024
+    max_event_body_bytes: int = 512 * 1024
+    #: how deeply a JSON body may nest (objects and arrays); deeper is refused with 400
+    max_json_depth: int = 32
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -59,7 +67,28 @@ class Settings:
             sns_topic_arns=_split(get("MPLINK_SNS_TOPIC_ARNS")) or DEFAULT_SNS_TOPICS,
             sns_trusted_cert_prefixes=_split(get("MPLINK_SNS_TRUSTED_CERT_PREFIXES")),
             metering_rate=_rate(get("MPLINK_METERING_RATE")),
+            max_body_bytes=_positive("MPLINK_MAX_BODY_BYTES", get("MPLINK_MAX_BODY_BYTES"), 1024 * 1024),
+            max_usage_body_bytes=_positive(
+                "MPLINK_MAX_USAGE_BODY_BYTES", get("MPLINK_MAX_USAGE_BODY_BYTES"), 4 * 1024 * 1024
+            ),
+            max_event_body_bytes=_positive(
+                "MPLINK_MAX_EVENT_BODY_BYTES", get("MPLINK_MAX_EVENT_BODY_BYTES"), 512 * 1024
+            ),
+            max_json_depth=_positive("MPLINK_MAX_JSON_DEPTH", get("MPLINK_MAX_JSON_DEPTH"), 32),
         )
+
+
+def _positive(name: str, value: str | None, default: int) -> int:
+    """A positive whole number (bytes, levels) from the environment, or the default when unset."""
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise InvalidValue(f"{name} must be a positive whole number, not {value!r}")
+    return number
 
 
 def _rate(value: str | None) -> float:

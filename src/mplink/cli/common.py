@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from mplink.config import Settings
-from mplink.domain.errors import DomainError
+from mplink.domain.errors import DomainError, InvalidValue
 
 if TYPE_CHECKING:
     from mplink.adapters.store.uow import Store
@@ -40,7 +40,11 @@ def print_json(data: Any) -> None:
 
 
 def settings() -> Settings:
-    return Settings.from_env()
+    """The MPLINK_* settings; a value that is not right stops the command with one line saying which."""
+    try:
+        return Settings.from_env()
+    except InvalidValue as exc:
+        fail(exc.message)
 
 
 def database_error_reason(exc: BaseException) -> str | None:

@@ -33,13 +33,17 @@ from mplink.services.subscriptions import (
     tenant_subscription,
 )
 from mplink.services.tenants import list_tenants
+from mplink.web.limits import DepthLimitedJsonRoute
 from mplink.web.operator import csv_download
 from mplink.web.state import app_state
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], route_class=DepthLimitedJsonRoute)
 
 
 def principal(request: Request) -> auth.ApiPrincipal:
+    checked = getattr(request.state, "api_principal", None)
+    if isinstance(checked, auth.ApiPrincipal):  # checked before the body was read (web/limits.py)
+        return checked
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

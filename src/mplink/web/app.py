@@ -22,6 +22,7 @@ from mplink.services.ports import MarketplaceUnavailable, RegistrationTokenRejec
 from mplink.services.ports import SellerMarketplace as SellerMarketplacePort
 from mplink.services.stale_subscriptions import list_stale_subscriptions
 from mplink.web import api, events
+from mplink.web.limits import RequestLimits, too_large_message
 from mplink.web.metering_metrics import MeteringCollector
 from mplink.web.stale_metrics import StaleSubscriptionCollector
 from mplink.web.state import AppState, Metrics
@@ -66,6 +67,8 @@ def create_app(
         MeteringCollector(lambda: metering_status(state.uow(), state.settings.metering_rate))
     )
     state.metrics.registry.register(StaleSubscriptionCollector(lambda: list_stale_subscriptions(state.uow())))
+    # inside the sessions (an error page says whether one is logged in), before anything that reads a body
+    app.add_middleware(RequestLimits, settings=lambda: state.settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -92,6 +95,12 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 413:
+            from mplink.web.errors import TOO_LARGE, error_page
+
+            exc = StarletteHTTPException(413, too_large_message(request.scope), exc.headers)
+            if not wants_json(request):
+                return error_page(request, 413, TOO_LARGE)
         if wants_json(request):
             return JSONResponse(
                 {"error": "http_error", "message": exc.detail}, status_code=exc.status_code, headers=exc.headers

@@ -32,6 +32,8 @@ TITLES = {
 N_("Not Found")
 N_("Method Not Allowed")
 N_("The form expired or was sent from another site; reload the page")
+#: a page's form over MPLINK_MAX_BODY_BYTES (the JSON answer of the API names the limit in bytes)
+TOO_LARGE = N_("What was sent is larger than this page accepts; send less at a time")
 
 #: why a registration token did not work, as the token page says it
 TOKEN_PROBLEMS = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -11,31 +10,34 @@ from starlette.concurrency import run_in_threadpool
 
 from mplink.domain.errors import InvalidEvent
 from mplink.services.events import envelope_from_eventbridge, envelope_from_sns, receive_event
+from mplink.web.limits import parse_json
 from mplink.web.state import app_state
 
 router = APIRouter(tags=["events"])
 SECRET_HEADER = "X-Mplink-Secret"
+EVENTBRIDGE_PATH = "/events/eventbridge"
 
 
 async def _json_body(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > 256 * 1024:
-        raise HTTPException(413, "event too large (EventBridge events are at most 256 KB)")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"the body is not JSON: {exc}") from exc
+    """The body's JSON; its size was limited before it was read (MPLINK_MAX_EVENT_BODY_BYTES, web/limits.py)."""
+    return parse_json(await request.body(), app_state(request).settings.max_json_depth)
 
 
-@router.post("/events/eventbridge")
-async def eventbridge(request: Request) -> dict[str, str]:
-    """R8: stored raw first, deduplicated by its id, processed in one transaction; failures kept for retry."""
+def check_secret(request: Request) -> None:
+    """401 unless the EventBridge secret header is right; checked before the body is read (web/limits.py)."""
     state = app_state(request)
     expected = state.settings.eventbridge_secret
     given = request.headers.get(SECRET_HEADER, "")
     if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         state.metrics.events.labels("eventbridge", "refused").inc()
         raise HTTPException(401, f"missing or wrong {SECRET_HEADER} header")
+
+
+@router.post(EVENTBRIDGE_PATH)
+async def eventbridge(request: Request) -> dict[str, str]:
+    """R8: stored raw first, deduplicated by its id, processed in one transaction; failures kept for retry."""
+    state = app_state(request)
+    check_secret(request)
     body = await _json_body(request)
     try:
         envelope = envelope_from_eventbridge(body)
