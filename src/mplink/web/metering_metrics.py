@@ -7,17 +7,10 @@ shared by every worker. A scrape while the database is unavailable logs the reas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import structlog
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from prometheus_client.core import GaugeMetricFamily
 
 from mplink.services.metering import LATE_BILLED, MeteringStatus
-
-log = structlog.get_logger("mplink.metrics")
+from mplink.web.database_gauges import DatabaseGauges
 
 PENDING = "mplink_metering_pending_records"
 CAPACITY = "mplink_metering_hourly_capacity_records"
@@ -28,26 +21,14 @@ LATE = "mplink_usage_late_quantity"
 UP = "mplink_metering_status_up"
 
 
-class MeteringCollector(Collector):
-    """Calls ``read_status`` on every scrape; a database error skips the metering gauges for that scrape."""
+class MeteringCollector(DatabaseGauges[MeteringStatus]):
+    """The metering status (``services.metering.metering_status``) as gauges."""
 
-    def __init__(self, read_status: Callable[[], MeteringStatus]) -> None:
-        self.read_status = read_status
+    up_name = UP
+    subject = "metering status"
 
-    def describe(self) -> Iterator[Metric]:
-        """The names, without reading the database (the registry asks when the collector is registered)."""
-        yield from self._families()
-
-    def collect(self) -> Iterator[Metric]:
-        try:
-            status = self.read_status()
-        except (DBAPIError, PoolTimeout) as exc:
-            reason = getattr(exc, "orig", None) or exc
-            log.warning("metering status unavailable for /metrics", error=f"{type(exc).__name__}: {reason}")
-            yield GaugeMetricFamily(UP, "1 when the metering status could be read from the database", value=0)
-            return
-        families = self._families()
-        pending, capacity, missed, through, unbilled, late, up = families
+    def fill(self, families: list[GaugeMetricFamily], status: MeteringStatus) -> None:
+        pending, capacity, missed, through, unbilled, late = families
         pending.add_metric(["final_window"], status.pending.final_window)
         pending.add_metric(["usage"], status.pending.usage)
         pending.add_metric(["zeros"], status.pending.zeros)
@@ -60,11 +41,8 @@ class MeteringCollector(Collector):
                 late.add_metric([issue.tenant_id], issue.quantity)
             else:
                 unbilled.add_metric([issue.tenant_id, issue.reason], issue.quantity)
-        up.add_metric([], 1)
-        yield from families
 
-    @staticmethod
-    def _families() -> list[GaugeMetricFamily]:
+    def families(self) -> list[GaugeMetricFamily]:
         return [
             GaugeMetricFamily(
                 PENDING,
@@ -88,5 +66,4 @@ class MeteringCollector(Collector):
                 "Usage quantity that came after its hour was metered and was billed in a later hour",
                 labels=["tenant_id"],
             ),
-            GaugeMetricFamily(UP, "1 when the metering status could be read from the database", labels=[]),
         ]
