@@ -17,7 +17,7 @@ from mplink.adapters.store.uow import Store
 from mplink.services.auth import create_api_key
 from mplink.services.tenants import create_tenant
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PUBLIC_OFFER, SRC, RunningSandbox
-from tests.support.web import PASSWORD, SECRET, seller_api
+from tests.support.web import PASSWORD, deliver_events, seller_api
 
 OTHER = "333333333333"
 NOT_DONE = [{"name": n, "done": False, "at": None} for n in ("link", "check", "cancel")]
@@ -66,11 +66,8 @@ class Api:
     def cancel_in_marketplace(self, account: str, agreement_id: str) -> None:
         self.sandbox.box.market.agreement.cancel_agreement(account, {"agreementId": agreement_id}, from_console=True)
 
-    def deliver_events(self) -> None:
-        """What EventBridge would do: POST each event the sandbox emitted to the seller (again: idempotent)."""
-        for entry in list(self.sandbox.box.dispatcher.log):
-            r = self.client.post("/events/eventbridge", json=entry["event"], headers={"X-Mplink-Secret": SECRET})
-            assert r.status_code == 200, r.text
+    def deliver_events(self) -> int:
+        return deliver_events(self.client, self.sandbox)
 
 
 @pytest.fixture

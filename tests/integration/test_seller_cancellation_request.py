@@ -25,7 +25,7 @@ from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant
 from tests.support.html import html
 from tests.support.sandbox_fixtures import CONTRACT_OFFER, DST, SRC, RunningSandbox, contract_catalog_text
-from tests.support.web import ADMIN, PASSWORD, SECRET, csrf_of, seller_api
+from tests.support.web import ADMIN, PASSWORD, csrf_of, deliver_events, seller_api
 
 
 @dataclass
@@ -56,11 +56,8 @@ class World:
         assert r.status_code == 200, r.text
         return agreement.agreement_id
 
-    def deliver_events(self) -> None:
-        """What EventBridge does: POST each event the sandbox emitted to the seller (again: idempotent)."""
-        for entry in list(self.sandbox.box.dispatcher.log):
-            r = self.client.post("/events/eventbridge", json=entry["event"], headers={"X-Mplink-Secret": SECRET})
-            assert r.status_code == 200, r.text
+    def deliver_events(self) -> int:
+        return deliver_events(self.client, self.sandbox)
 
     def buyer(self, account: str) -> Any:
         return self.sandbox.client("marketplace-agreement", account)

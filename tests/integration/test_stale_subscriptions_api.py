@@ -24,7 +24,7 @@ from tests.integration.test_metering_status_api import scrape, unreachable
 from tests.support.html import El, html
 from tests.support.sandbox_fixtures import PUBLIC_OFFER, RunningSandbox
 from tests.support.stale import csv_row_of
-from tests.support.web import PASSWORD, SECRET, csrf_of, seller_settings
+from tests.support.web import PASSWORD, csrf_of, deliver_events, seller_settings
 
 STALE = "/api/v1/stale-subscriptions"
 #: each tenant's accounts: (first, second); None when it never changed
@@ -61,10 +61,8 @@ class Seller:
         assert r.status_code == 200, r.text
         return agreement.agreement_id
 
-    def deliver_events(self) -> None:
-        for entry in list(self.sandbox.box.dispatcher.log):
-            r = self.client.post("/events/eventbridge", json=entry["event"], headers={"X-Mplink-Secret": SECRET})
-            assert r.status_code == 200, r.text
+    def deliver_events(self) -> int:
+        return deliver_events(self.client, self.sandbox)
 
 
 @pytest.fixture

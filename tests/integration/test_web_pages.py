@@ -35,7 +35,16 @@ from mplink.web.views import marketplace_product_url, safe_next
 from tests.support.browser import japanese_catalog
 from tests.support.html import PRIVATE_NAME, PUBLIC_NAME, El, html
 from tests.support.sandbox_fixtures import DST, PRIVATE_OFFER, PRODUCT_ID, PUBLIC_OFFER, SRC, RunningSandbox
-from tests.support.web import ADMIN, PASSWORD, SECRET, SERVICES, TENANT, csrf_of, fresh_store, seller_settings
+from tests.support.web import (
+    ADMIN,
+    PASSWORD,
+    SERVICES,
+    TENANT,
+    csrf_of,
+    deliver_events,
+    fresh_store,
+    seller_settings,
+)
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "src" / "mplink" / "web"
 #: the modules whose messages the pages show (marked with N_ or translated with _)
@@ -136,13 +145,7 @@ class Seller:
         self.sandbox.box.market.agreement.cancel_agreement(account, {"agreementId": agreement_id}, from_console=True)
 
     def deliver_events(self) -> int:
-        """What EventBridge would do: POST each event the sandbox emitted to the seller (again: idempotent)."""
-        sent = 0
-        for entry in list(self.sandbox.box.dispatcher.log):
-            r = self.client.post("/events/eventbridge", json=entry["event"], headers={"X-Mplink-Secret": SECRET})
-            assert r.status_code == 200, r.text
-            sent += 1
-        return sent
+        return deliver_events(self.client, self.sandbox)
 
     def status(self) -> dict[str, Any]:
         r = self.client.get("/subscription/status.json")

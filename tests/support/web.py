@@ -18,6 +18,7 @@ from mplink.services.catalog import load_catalog as store_catalog
 from mplink.services.tenants import create_tenant
 from mplink.web.app import create_app
 from tests.support.html import El
+from tests.support.sandbox_fixtures import RunningSandbox
 
 ADMIN = "admin@example.com"
 
@@ -89,3 +90,13 @@ def csrf_of(doc: El) -> str:
     tokens = {e.attrs["value"] for e in doc.all("input", name="csrf_token")}
     assert len(tokens) == 1, tokens
     return tokens.pop()
+
+
+def deliver_events(client: TestClient, sandbox: RunningSandbox) -> int:
+    """What EventBridge would do: POST each event the sandbox emitted to the seller (again: idempotent, as
+    EventBridge delivers at least once). Answers how many were delivered."""
+    log = list(sandbox.box.dispatcher.log)
+    for entry in log:
+        r = client.post("/events/eventbridge", json=entry["event"], headers={"X-Mplink-Secret": SECRET})
+        assert r.status_code == 200, r.text
+    return len(log)
