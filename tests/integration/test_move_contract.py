@@ -2,7 +2,11 @@
 CancelAgreement): move asks the seller, through the seller's API, to send AWS's agreement cancellation request,
 accepts it with the source account's credentials, and the change completes. It says which case applies, in both
 languages; the sandbox's call log shows one request sent and one accepted. In this process, against the sandbox
-(with the contract offer in its catalog) and a running seller that gets the sandbox's events over HTTP."""
+(with the contract offer in its catalog) and a running seller that gets the sandbox's events over HTTP.
+
+AWS sources: botocore's marketplace-agreement model (2020-03-01): CancelAgreement, SendAgreementCancellationRequest
+(``reasonCode`` REPLACING_AGREEMENT) and AcceptAgreementCancellationRequest; the developer guide's "Using the AWS
+Marketplace Agreement API" (agreement-apis.html) for who may cancel and who must ask the seller."""
 
 from __future__ import annotations
 

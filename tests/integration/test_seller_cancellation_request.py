@@ -3,7 +3,12 @@ offer its buyer cannot cancel (CancelAgreement is refused), so the seller sends 
 (SendAgreementCancellationRequest) and the source account accepts it (AcceptAgreementCancellationRequest). Asked by
 an operator through the API and by a tenant admin on the change page; the seller follows the request's events
 (seller guide, "Events for cancellations") until the agreement's end makes the change done. Over HTTP against the
-sandbox, on SQLite and PostgreSQL; the sandbox's call log shows one request sent and one accepted."""
+sandbox, on SQLite and PostgreSQL; the sandbox's call log shows one request sent and one accepted.
+
+AWS sources: botocore's marketplace-agreement model (2020-03-01), SendAgreementCancellationRequest with
+``reasonCode`` REPLACING_AGREEMENT (one of its enum values) and AcceptAgreementCancellationRequest; the developer
+guide's "Using the AWS Marketplace Agreement API" (agreement-apis.html); the seller guide's "Events for
+cancellations" (notifications-eventbridge.html), whose examples are in tests/fixtures/aws/events."""
 
 from __future__ import annotations
 
