@@ -151,11 +151,13 @@ def write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | 
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text("SET LOCAL enable_nestloop = off"))
-    try:
-        return _write_hour(session, hour, agreement_ids)
-    finally:
-        if postgres:
-            session.execute(text("RESET enable_nestloop"))
+    written = _write_hour(session, hour, agreement_ids)
+    # reset after success only: after a failed statement the transaction is aborted, a RESET would raise a
+    # second error in place of the first (and hide a conflict that retry_on_conflict retries); SET LOCAL ends
+    # with the transaction anyway
+    if postgres:
+        session.execute(text("RESET enable_nestloop"))
+    return written
 
 
 def _write_hour(session: Session, hour: datetime, agreement_ids: Sequence[str] | None) -> int:
